@@ -1,0 +1,64 @@
+"""What an org is: its Markdown files parsed into typed values, a message graph, and lint.
+
+    >>> from orgloop.org import load_org, lint
+    >>> org = load_org("my-org")           # raises OrgError with path:line findings
+    >>> [str(f) for f in lint(org)]        # [] when it can run
+
+Nothing here runs a process, sleeps or touches the network.
+"""
+
+from __future__ import annotations
+
+if __name__ != "orgloop.org":
+    # Run from a checkout, this folder is also importable as a top-level `org`, which the standard
+    # library probes for (pickle tries `org.python.core`); refuse that name cleanly.
+    raise ImportError("orgloop's org/ folder is the package orgloop.org, not org")
+
+from ._graph import HUMAN, KICKOFF, build_graph, format_graph
+from ._lint import TOOLS, lint, tool_names
+from ._model import (
+    Budget,
+    Experiment,
+    Finding,
+    Meta,
+    Metric,
+    Org,
+    OrgError,
+    Policy,
+    Program,
+    Role,
+    Send,
+)
+from ._parse import DEFAULT_MODEL, default_roles_dir, load_org, parse_org
+from ._render import LEDGER_KEYS, render_prompt, sample_ledger
+from ._templates import builtin_org_dir, check
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "HUMAN",
+    "KICKOFF",
+    "LEDGER_KEYS",
+    "TOOLS",
+    "Budget",
+    "Experiment",
+    "Finding",
+    "Meta",
+    "Metric",
+    "Org",
+    "OrgError",
+    "Policy",
+    "Program",
+    "Role",
+    "Send",
+    "build_graph",
+    "builtin_org_dir",
+    "check",
+    "default_roles_dir",
+    "format_graph",
+    "lint",
+    "load_org",
+    "parse_org",
+    "render_prompt",
+    "sample_ledger",
+    "tool_names",
+]

@@ -1,0 +1,346 @@
+"""Lint an org: everything that would make it fail or loop at run time, found before it runs.
+
+Each finding carries `path:line` and a one-line hint. An org with an error-level finding never runs.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import jinja2
+import jinja2.meta
+import networkx as nx
+
+from ._graph import HUMAN, KICKOFF, build_graph
+from ._model import Finding, Org, Role
+from ._render import _env, compile_role, context, sample_ledger
+
+TOOLS = frozenset({"read_file", "edit_file", "list_files", "send", "decide", "note", "shell"})
+"""The tools the runtime offers; a role's `tools` must name only these."""
+
+CLAUDE_TOOLS = {
+    "Read": "read_file",
+    "Edit": "edit_file",
+    "MultiEdit": "edit_file",
+    "Write": "edit_file",
+    "Bash": "shell",
+    "Glob": "list_files",
+    "LS": "list_files",
+}
+"""Claude Code's tool names with an orgloop equivalent, so `.claude/agents/*.md` works as is."""
+
+_CLAUDE_ONLY = {"Grep", "WebFetch", "WebSearch", "Task", "TodoWrite", "NotebookEdit", "Agent"}
+
+
+def tool_names(role: Role) -> frozenset[str]:
+    """The orgloop tools a role may call, with Claude Code names translated."""
+    return frozenset(CLAUDE_TOOLS.get(t, t) for t in role.tools if t not in _CLAUDE_ONLY)
+
+
+def lint(org: Org) -> list[Finding]:
+    """All findings for a parsed org, in file order."""
+    out: list[Finding] = []
+    out += _lint_program(org)
+    for role in org.roles.values():
+        out += _lint_role(org, role)
+    out += _lint_graph(org)
+    return sorted(out, key=lambda f: (f.path, f.line))
+
+
+def _lint_program(org: Org) -> list[Finding]:
+    p = org.program
+    path = str(p.path)
+    out = []
+    if not p.metric.name:
+        out.append(
+            Finding(
+                path,
+                p.line_of("metric"),
+                "error",
+                "no metric name",
+                "set `metric.name`, e.g. val_bpb",
+                "metric",
+            )
+        )
+    if org.autoresearch:
+        return out
+    if p.entry not in org.roles:
+        out.append(
+            Finding(
+                path,
+                p.line_of("entry"),
+                "error",
+                f"entry role {p.entry!r} is not a role",
+                f"roles are: {', '.join(org.roles) or 'none'}",
+                "entry",
+            )
+        )
+    for key, patterns in (
+        ("experiment.editable", p.experiment.editable),
+        ("experiment.protected", p.experiment.protected),
+        ("meta.editable", p.meta.editable),
+    ):
+        for i, pattern in enumerate(patterns):
+            line = p.line_of(f"{key}.{i}")
+            problem = _pattern_problem(pattern)
+            if problem:
+                hint = "a path or glob relative to the org folder, e.g. train.py or roles/*.md"
+                out.append(Finding(path, line, "error", f"`{key}` {problem}", hint, "path"))
+            elif key == "experiment.protected" and not _glob_exists(org.root, pattern):
+                msg = f"protected path {pattern!r} does not exist"
+                out.append(Finding(path, line, "error", msg, "create it or remove it", "protected"))
+    if not org.sandbox_roles():
+        out.append(
+            Finding(
+                path,
+                1,
+                "error",
+                "no role has `kind: sandbox`, so nothing runs experiments",
+                "add roles/trainer.md from the default library",
+                "sandbox",
+            )
+        )
+    return out
+
+
+def _pattern_problem(pattern: str) -> str:
+    """Why a path pattern cannot name files inside the org, or "" when it can."""
+    parts = PurePosixPath(pattern.replace("\\", "/")).parts
+    if not pattern.strip() or not parts:
+        return f"entry {pattern!r} names no file"
+    if PurePosixPath(pattern).is_absolute() or PureWindowsPath(pattern).drive or pattern[0] == "~":
+        return f"entry {pattern!r} is not relative to the org folder"
+    if ".." in parts:
+        return f"entry {pattern!r} leaves the org folder"
+    if any("**" in part and part != "**" for part in parts):
+        return f"entry {pattern!r} is not a valid glob: ** must be a whole path part"
+    return ""
+
+
+def _glob_exists(root: Path, pattern: str) -> bool:
+    try:
+        return any(root.glob(pattern))
+    except (ValueError, NotImplementedError, IndexError):  # pathlib rejects the pattern
+        return False
+
+
+def _lint_role(org: Org, role: Role) -> list[Finding]:
+    path = str(role.path)
+    out = []
+    for tool in role.tools:
+        if tool in _CLAUDE_ONLY:
+            out.append(
+                Finding(
+                    path,
+                    role.line_of("tools"),
+                    "warning",
+                    f"Claude Code tool {tool!r} has no orgloop equivalent",
+                    "it is not offered to this role",
+                    "tool",
+                )
+            )
+        elif CLAUDE_TOOLS.get(tool, tool) not in TOOLS:
+            out.append(
+                Finding(
+                    path,
+                    role.line_of("tools"),
+                    "error",
+                    f"unknown tool {tool!r}",
+                    "tools are: " + ", ".join(sorted(TOOLS)),
+                    "tool",
+                )
+            )
+    if role.sends and role.kind == "agent" and "send" not in tool_names(role):
+        out.append(
+            Finding(
+                path,
+                role.line_of("tools"),
+                "error",
+                "role declares `sends` but has no `send` tool",
+                "add send to `tools`",
+                "tool",
+            )
+        )
+    out += _lint_template(org, role)
+    return out
+
+
+def _lint_template(org: Org, role: Role) -> list[Finding]:
+    path = str(role.path)
+    try:
+        template = compile_role(role)
+    except jinja2.TemplateSyntaxError as e:
+        return [
+            Finding(
+                path,
+                role.body_line + (e.lineno or 1) - 1,
+                "error",
+                f"template syntax error: {e.message}",
+                "check {{ }} and {% %} pairs; {% raw %} keeps literal braces",
+                "template",
+            )
+        ]
+    ctx = context(org, role, sample_ledger(), "")
+    undeclared = jinja2.meta.find_undeclared_variables(_env().parse(role.body))
+    out = []
+    for name in sorted(undeclared - set(ctx)):
+        out.append(
+            Finding(
+                path,
+                _line_of_name(role, name),
+                "error",
+                f"template uses undefined variable {name!r}",
+                "available: " + ", ".join(sorted(ctx)),
+                "template",
+            )
+        )
+    if out:
+        return out
+    try:
+        template.render(ctx)
+    except jinja2.UndefinedError as e:
+        out.append(
+            Finding(
+                path,
+                _template_line(e, role),
+                "error",
+                f"template error: {e.message}",
+                "see docs/format.md for what org, role and ledger hold",
+                "template",
+            )
+        )
+    except Exception as e:  # a template can raise anything (a filter on None, a division)
+        out.append(
+            Finding(
+                path,
+                _template_line(e, role),
+                "error",
+                f"template error: {type(e).__name__}: {e}",
+                "render it against an empty ledger",
+                "template",
+            )
+        )
+    return out
+
+
+def _line_of_name(role: Role, name: str) -> int:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    for i, line in enumerate(role.body.splitlines()):
+        if ("{{" in line or "{%" in line) and pattern.search(line):
+            return role.body_line + i
+    return role.body_line
+
+
+def _template_line(e: BaseException, role: Role) -> int:
+    # jinja rewrites tracebacks so template frames carry the template's own line numbers
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        if frame.filename == "<template>" and frame.lineno:
+            return role.body_line + frame.lineno - 1
+    return role.body_line
+
+
+def _lint_graph(org: Org) -> list[Finding]:
+    if org.autoresearch:
+        return []
+    g = build_graph(org)
+    out: list[Finding] = []
+    roles = org.roles
+    for a, b, kind, data in g.edges(keys=True, data=True):
+        if a == HUMAN:
+            if kind == KICKOFF and b in roles and KICKOFF not in roles[b].receives:
+                out.append(
+                    Finding(
+                        str(roles[b].path),
+                        roles[b].line_of("receives"),
+                        "error",
+                        f"entry role {b!r} does not receive `kickoff`",
+                        "add kickoff to `receives`",
+                        "kind",
+                    )
+                )
+            continue
+        src = roles[a]
+        if b not in roles:
+            out.append(
+                Finding(
+                    str(src.path),
+                    data["line"],
+                    "error",
+                    f"sends `{kind}` to unknown role {b!r}",
+                    "roles are: " + ", ".join(roles),
+                    "receiver",
+                )
+            )
+        elif kind not in roles[b].receives:
+            out.append(
+                Finding(
+                    str(src.path),
+                    data["line"],
+                    "error",
+                    f"sends `{kind}` to {b!r}, which does not receive it",
+                    f"add {kind} to `receives` in {Path(roles[b].path).name}",
+                    "kind",
+                )
+            )
+    if org.program.entry in g:
+        reachable = nx.descendants(g, HUMAN) | {HUMAN}
+        for role in roles.values():
+            if role.name not in reachable:
+                out.append(
+                    Finding(
+                        str(role.path),
+                        role.line_of("name"),
+                        "warning",
+                        f"role {role.name!r} is unreachable from the entry role",
+                        "have some role send it a message",
+                        "unreachable",
+                    )
+                )
+    for role in roles.values():
+        # a role whose effect is an edit or a decision need not send anything
+        if not role.sends and not tool_names(role) & {"edit_file", "decide"}:
+            out.append(
+                Finding(
+                    str(role.path),
+                    role.line_of("name"),
+                    "warning",
+                    f"role {role.name!r} can never send a message",
+                    "add `sends: {kind: role}`",
+                    "sink",
+                )
+            )
+    out += _lint_cycles(org, g)
+    return out
+
+
+def _lint_cycles(org: Org, g: nx.MultiDiGraph) -> list[Finding]:
+    """A cycle is fine when some edge on it is budgeted: it feeds a sandbox role (the experiment
+    budget is finite), it has a `max`, or `budget.visits` bounds every edge."""
+    if org.program.budget.visits is not None:
+        return []
+    unbudgeted = nx.DiGraph()
+    for a, b, _, data in g.edges(keys=True, data=True):
+        if b in org.roles and org.roles[b].kind != "sandbox" and data.get("max") is None:
+            unbudgeted.add_edge(a, b, line=data["line"])
+    out = []
+    for component in nx.strongly_connected_components(unbudgeted):
+        sub = unbudgeted.subgraph(component)
+        if len(component) == 1 and not any(sub.has_edge(n, n) for n in component):
+            continue
+        cycle = nx.find_cycle(sub)
+        first = org.roles[cycle[0][0]]
+        names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        out.append(
+            Finding(
+                str(first.path),
+                unbudgeted.edges[cycle[0]]["line"],
+                "error",
+                f"cycle {names} has no budgeted exit",
+                "route it through the sandbox, or set `max` on one of its sends, "
+                "or set budget.visits",
+                "cycle",
+            )
+        )
+    return out

@@ -1,0 +1,197 @@
+"""The values an org is made of: frozen dataclasses, no behaviour beyond small lookups.
+
+Everything here is produced by `_parse.py` and read by the rest of orgloop. Nothing in this module
+touches the disk, runs a process or knows about a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with an org, located at `path:line`, with a one-line hint at the fix."""
+
+    path: str
+    line: int
+    severity: Severity
+    message: str
+    hint: str = ""
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.path}:{self.line}: {self.severity}: {self.message}{hint}"
+
+
+class OrgError(Exception):
+    """An org that cannot be loaded. `findings` says where and why; `unreadable` means the input
+    could not even be read (missing, binary, not UTF-8, too large), which `orgloop check` reports
+    with exit code 2 instead of 1."""
+
+    def __init__(self, findings: list[Finding], *, unreadable: bool = False) -> None:
+        self.findings = list(findings)
+        self.unreadable = unreadable
+        super().__init__("\n".join(str(f) for f in self.findings) or "invalid org")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    goal: Literal["minimize", "maximize"] = "minimize"
+    bound: float | None = None
+    """The best value the task allows (e.g. the source's entropy rate); beating it means a leak."""
+
+    def better(self, a: float, b: float) -> bool:
+        """True when `a` is strictly better than `b`."""
+        return a < b if self.goal == "minimize" else a > b
+
+    def gain(self, new: float, old: float) -> float:
+        """How much `new` improves on `old`, positive when better, in the metric's units."""
+        return old - new if self.goal == "minimize" else new - old
+
+    def beyond_bound(self, value: float) -> bool:
+        if self.bound is None:
+            return False
+        return value < self.bound if self.goal == "minimize" else value > self.bound
+
+
+@dataclass(frozen=True)
+class Experiment:
+    command: str
+    evaluate: str | None = None
+    """A protected command run after `command` whose output carries the metric; when None the
+    metric is read from the experiment's own output (the autoresearch way)."""
+    timeout: float = 300.0
+    editable: tuple[str, ...] = ("train.py",)
+    protected: tuple[str, ...] = ()
+    parallel: int = 1
+    baseline_runs: int = 3
+    network: bool = False
+    env: tuple[str, ...] = ()
+    """Environment variables passed through to experiments (never ones holding KEY/TOKEN/SECRET)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    experiments: int = 20
+    wall: float | None = None
+    usd: float | None = None
+    tokens: int | None = None
+    gpu_seconds: float | None = None
+    visits: int | None = None
+    """Most messages over any one edge; None leaves edges unbounded (cycles need another exit)."""
+
+
+@dataclass(frozen=True)
+class Meta:
+    every: int = 6
+    editable: tuple[str, ...] = ("roles/*.md",)
+    approve: Literal["auto", "human"] = "auto"
+    max_lines: int = 20
+    plateau: int = 4
+
+
+@dataclass(frozen=True)
+class Program:
+    """ORG.md: the frontmatter the runtime obeys and the body the roles read."""
+
+    path: Path
+    name: str
+    entry: str
+    metric: Metric
+    experiment: Experiment
+    budget: Budget
+    meta: Meta
+    body: str
+    body_line: int
+    seed: int = 0
+    model: str = ""
+    concurrency: int = 4
+    max_steps: int = 12
+    """Most tool calls in one turn of one role."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """Line of each frontmatter key, dotted (`experiment.command`), for findings."""
+
+    def line_of(self, key: str) -> int:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return 1
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A ```policy block: structured settings of a role that the offline brain acts on and the
+    LLM reads as guidance."""
+
+    data: Mapping[str, Any]
+    line: int
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", ""))
+
+
+@dataclass(frozen=True)
+class Send:
+    kind: str
+    to: tuple[str, ...]
+    max: int | None = None
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class Role:
+    path: Path
+    name: str
+    description: str
+    body: str
+    body_line: int
+    kind: Literal["agent", "sandbox"] = "agent"
+    model: str = "inherit"
+    tools: tuple[str, ...] = ()
+    receives: tuple[str, ...] = ()
+    sends: tuple[Send, ...] = ()
+    policy: Policy = Policy({}, 1)
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def receivers(self, kind: str) -> tuple[str, ...]:
+        for s in self.sends:
+            if s.kind == kind:
+                return s.to
+        return ()
+
+    def line_of(self, key: str) -> int:
+        return self.lines.get(key, 1)
+
+
+@dataclass(frozen=True)
+class Org:
+    """A loaded org: its folder, its program and its roles by name (in file order)."""
+
+    root: Path
+    program: Program
+    roles: Mapping[str, Role]
+    autoresearch: bool = False
+    """True when the folder is an autoresearch layout (program.md, no ORG.md)."""
+
+    @property
+    def name(self) -> str:
+        return self.program.name
+
+    def role(self, name: str) -> Role:
+        return self.roles[name]
+
+    def sandbox_roles(self) -> list[Role]:
+        return [r for r in self.roles.values() if r.kind == "sandbox"]

@@ -1,0 +1,423 @@
+"""Read an org folder into an `Org`: ORG.md and roles/*.md, or an autoresearch layout.
+
+Frontmatter is YAML (read with line numbers); the body's structure (``policy`` fences) comes from
+markdown-it-py. Every problem becomes a Finding with `path:line`; `load_org` raises `OrgError` when
+any of them is an error. Nothing here renders templates or lints the graph (see `_lint.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from ._fields import Fields, load_yaml
+from ._model import (
+    Budget,
+    Experiment,
+    Finding,
+    Meta,
+    Metric,
+    Org,
+    OrgError,
+    Policy,
+    Program,
+    Role,
+    Send,
+)
+
+MAX_BYTES = 1 << 20
+"""Org files are prose and settings; anything larger is a mistake, not an org."""
+
+DEFAULT_MODEL = "claude-sonnet-5-5"
+"""A current model id from the anthropic SDK's list (older ones warn at call time)."""
+
+_PROGRAM_KEYS = {
+    "name",
+    "entry",
+    "metric",
+    "experiment",
+    "budget",
+    "meta",
+    "seed",
+    "model",
+    "turns",
+}
+_ROLE_KEYS = {"name", "description", "tools", "model", "receives", "sends", "kind", "limits"}
+# Claude Code subagent keys: legal in a role file, kept, and not worth a warning.
+_CLAUDE_KEYS = {
+    "color",
+    "permissionMode",
+    "disallowedTools",
+    "skills",
+    "hooks",
+    "mcpServers",
+    "memory",
+    "maxTurns",
+    "effort",
+}
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark").use(front_matter_plugin)
+
+
+def default_roles_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "roles"
+
+
+def read_text(path: Path, findings: list[Finding]) -> str | None:
+    """The file's text, or None with an `unreadable` finding saying why."""
+
+    def bad(message: str, hint: str, line: int = 1) -> None:
+        findings.append(Finding(str(path), line, "error", message, hint, "unreadable"))
+
+    if path.is_dir():
+        bad("is a directory, not a Markdown file", "move it out or rename it without .md")
+        return None
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            bad(
+                f"is {size:,} bytes; org files are at most {MAX_BYTES:,}", "is this the right file?"
+            )
+            return None
+        raw = path.read_bytes()
+    except OSError as e:
+        bad(f"cannot be read: {e.strerror}", "check that it exists and is readable")
+        return None
+    if b"\x00" in raw:
+        bad("is binary, not text", "an org file is UTF-8 Markdown")
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        bad(f"is not UTF-8 (byte {e.start})", "re-save the file as UTF-8", line)
+        return None
+
+
+def split_frontmatter(
+    text: str, path: Path, findings: list[Finding]
+) -> tuple[Any, dict[str, int], str, int] | None:
+    """(data, key lines, body, body's first line), or None with a finding."""
+    if not text.strip():
+        findings.append(
+            Finding(str(path), 1, "error", "is empty", "start it with a --- YAML block", "empty")
+        )
+        return None
+    tokens = _markdown().parse(text)
+    if not tokens or tokens[0].type != "front_matter":
+        first = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+        unclosed = first.strip() == "---"
+        msg = "frontmatter is never closed" if unclosed else "has no frontmatter"
+        hint = "end the YAML block with a line ---" if unclosed else "start with a --- YAML block"
+        findings.append(Finding(str(path), 1, "error", msg, hint, "frontmatter"))
+        return None
+    fm = tokens[0]
+    assert fm.map is not None
+    try:
+        data, lines = load_yaml(fm.content, 2)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = 2 + mark.line if mark is not None else 1
+        findings.append(
+            Finding(
+                str(path),
+                line,
+                "error",
+                f"frontmatter is not valid YAML: {_problem(e)}",
+                "check indentation and quote values containing ': '",
+                "yaml",
+            )
+        )
+        return None
+    body_start = fm.map[1]
+    body = "".join(text.splitlines(keepends=True)[body_start:])
+    return data, lines, body, body_start + 1
+
+
+def _problem(e: yaml.YAMLError) -> str:
+    return str(getattr(e, "problem", None) or str(e).splitlines()[0])
+
+
+def _policy(body: str, body_line: int, path: Path, findings: list[Finding]) -> Policy:
+    data: dict[str, Any] = {}
+    line = body_line
+    for tok in _markdown().parse(body):
+        if tok.type != "fence" or tok.info.strip() != "policy" or tok.map is None:
+            continue
+        line = body_line + tok.map[0]
+        try:
+            block, _ = load_yaml(tok.content, line + 1)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            at = line + 1 + mark.line if mark is not None else line
+            findings.append(
+                Finding(
+                    str(path),
+                    at,
+                    "error",
+                    f"policy block is not valid YAML: {_problem(e)}",
+                    "a policy block holds YAML",
+                    "yaml",
+                )
+            )
+            continue
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            findings.append(
+                Finding(
+                    str(path),
+                    line,
+                    "error",
+                    "policy block must be a YAML mapping",
+                    "write `key: value` lines",
+                    "type",
+                )
+            )
+            continue
+        data.update(block)
+    return Policy(data, line)
+
+
+def parse_role(path: Path, findings: list[Finding]) -> Role | None:
+    text = read_text(path, findings)
+    if text is None:
+        return None
+    split = split_frontmatter(text, path, findings)
+    if split is None:
+        return None
+    data, lines, body, body_line = split
+    f = Fields(data, lines, str(path), findings, line=1)
+    name = f.text("name") or path.stem
+    sends: list[Send] = []
+    for kind, target in f.section("sends").data.items():
+        line = lines.get(f"sends.{kind}", f.line_of("sends"))
+        to: Any = target
+        limit = None
+        if isinstance(target, dict):
+            to, limit = target.get("to"), target.get("max")
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+                f.error(line, f"`sends.{kind}.max` must be a whole number", "e.g. max: 3")
+                limit = None
+        if isinstance(to, str):
+            to = [to]
+        if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
+            f.error(
+                line,
+                f"`sends.{kind}` must name a receiving role, got {to!r}",
+                "write `kind: role` or `kind: [role, role]`",
+                "type",
+            )
+            continue
+        sends.append(Send(kind, tuple(to), limit, line))
+    limits = f.section("limits").data
+    extra = f.unknown(_ROLE_KEYS, _CLAUDE_KEYS)
+    return Role(
+        path=path,
+        name=name,
+        description=f.text("description", "") or "",
+        body=body,
+        body_line=body_line,
+        kind="sandbox" if f.choice("kind", ("agent", "sandbox"), "agent") == "sandbox" else "agent",
+        model=f.text("model", "inherit") or "inherit",
+        tools=f.texts("tools", comma=True),
+        receives=f.texts("receives", comma=True),
+        sends=tuple(sends),
+        policy=_policy(body, body_line, path, findings),
+        limits=dict(limits),
+        extra=extra,
+        lines=dict(lines),
+    )
+
+
+def parse_program(path: Path, findings: list[Finding]) -> Program | None:
+    text = read_text(path, findings)
+    if text is None:
+        return None
+    split = split_frontmatter(text, path, findings)
+    if split is None:
+        return None
+    data, lines, body, body_line = split
+    f = Fields(data, lines, str(path), findings)
+    if not f.has("metric"):
+        f.error(1, "missing `metric`", "add `metric: {name: val_bpb, goal: minimize}`", "metric")
+    m = f.section("metric")
+    metric = Metric(
+        name=m.text("name", "", required=f.has("metric")) or "",
+        goal="maximize"
+        if m.choice("goal", ("minimize", "maximize"), "minimize") == "maximize"
+        else "minimize",
+        bound=m.number("bound", None),
+    )
+    m.unknown({"name", "goal", "bound"})
+    e = f.section("experiment")
+    if not f.has("experiment"):
+        f.error(1, "missing `experiment`", "add `experiment: {command: python train.py}`")
+    experiment = Experiment(
+        command=e.text("command", "", required=f.has("experiment")) or "",
+        evaluate=e.text("evaluate"),
+        timeout=e.duration("timeout", 300.0) or 300.0,
+        editable=e.texts("editable", ("train.py",)),
+        protected=e.texts("protected"),
+        parallel=e.integer("parallel", 1, minimum=1) or 1,
+        baseline_runs=e.integer("baseline_runs", 3, minimum=1) or 3,
+        network=e.boolean("network", False),
+        env=e.texts("env"),
+    )
+    e.unknown(
+        {
+            "command",
+            "evaluate",
+            "timeout",
+            "editable",
+            "protected",
+            "parallel",
+            "baseline_runs",
+            "network",
+            "env",
+        }
+    )
+    b = f.section("budget")
+    budget = Budget(
+        experiments=b.integer("experiments", 20, minimum=1) or 20,
+        wall=b.duration("wall", None),
+        usd=b.number("usd", None),
+        tokens=b.integer("tokens", None),
+        gpu_seconds=b.duration("gpu_seconds", None),
+        visits=b.integer("visits", None, minimum=1),
+    )
+    b.unknown({"experiments", "wall", "usd", "tokens", "gpu_seconds", "visits"})
+    mt = f.section("meta")
+    meta = Meta(
+        every=mt.integer("every", 6, minimum=1) or 6,
+        editable=mt.texts("editable", ("roles/*.md",)),
+        approve="human" if mt.choice("approve", ("auto", "human"), "auto") == "human" else "auto",
+        max_lines=mt.integer("max_lines", 20, minimum=1) or 20,
+        plateau=mt.integer("plateau", 4, minimum=1) or 4,
+    )
+    mt.unknown({"every", "editable", "approve", "max_lines", "plateau"})
+    t = f.section("turns")
+    concurrency = t.integer("concurrency", 4, minimum=1) or 4
+    max_steps = t.integer("max_steps", 12, minimum=1) or 12
+    t.unknown({"concurrency", "max_steps"})
+    return Program(
+        path=path,
+        name=f.text("name", path.parent.name, required=True) or path.parent.name,
+        entry=f.text("entry", "pi") or "pi",
+        metric=metric,
+        experiment=experiment,
+        budget=budget,
+        meta=meta,
+        body=body,
+        body_line=body_line,
+        seed=f.integer("seed", 0) or 0,
+        model=f.text("model", DEFAULT_MODEL) or DEFAULT_MODEL,
+        concurrency=concurrency,
+        max_steps=max_steps,
+        extra=f.unknown(_PROGRAM_KEYS),
+        lines=dict(lines),
+    )
+
+
+def autoresearch_program(root: Path, findings: list[Finding]) -> Program | None:
+    """An autoresearch folder's program: program.md is the objective, the rest are its defaults."""
+    path = root / "program.md"
+    text = read_text(path, findings)
+    if text is None:
+        return None
+    command = "uv run train.py" if shutil.which("uv") else "python train.py"
+    return Program(
+        path=path,
+        name=root.resolve().name,
+        entry="pi",
+        metric=Metric("val_bpb", "minimize"),
+        experiment=Experiment(
+            command=command,
+            timeout=600.0,
+            editable=("train.py",),
+            protected=("prepare.py",) if (root / "prepare.py").exists() else (),
+        ),
+        budget=Budget(),
+        meta=Meta(),
+        body=text,
+        body_line=1,
+    )
+
+
+def roles_dir(root: Path) -> Path:
+    """Where an org's roles live: roles/, else .claude/agents/, else the default library."""
+    for candidate in (root / "roles", root / ".claude" / "agents"):
+        if candidate.is_dir():
+            return candidate
+    return default_roles_dir()
+
+
+def parse_org(root: Path) -> tuple[Org | None, list[Finding]]:
+    """Parse everything that can be parsed; the Org is None only if ORG.md itself failed."""
+    findings: list[Finding] = []
+    root = Path(root)
+    if not root.exists():
+        findings.append(
+            Finding(str(root), 1, "error", "no such folder", "give an org folder", "unreadable")
+        )
+        return None, findings
+    if root.is_file() and root.name in ("ORG.md", "program.md"):
+        root = root.parent
+    autoresearch = not (root / "ORG.md").exists() and (root / "program.md").is_file()
+    if autoresearch:
+        program = autoresearch_program(root, findings)
+    elif (root / "ORG.md").exists():
+        program = parse_program(root / "ORG.md", findings)
+    else:
+        findings.append(
+            Finding(
+                str(root / "ORG.md"),
+                1,
+                "error",
+                "no ORG.md here",
+                "run `orgloop init DIR` to make an org",
+                "unreadable",
+            )
+        )
+        return None, findings
+    roles: dict[str, Role] = {}
+    rdir = roles_dir(root)
+    for path in sorted(rdir.glob("*.md")):
+        role = parse_role(path, findings)
+        if role is None:
+            continue
+        if role.name in roles:
+            findings.append(
+                Finding(
+                    str(path),
+                    role.line_of("name"),
+                    "error",
+                    f"role name {role.name!r} is already used by {roles[role.name].path}",
+                    "give each role a unique `name`",
+                    "duplicate-role",
+                )
+            )
+            continue
+        roles[role.name] = role
+    if program is None:
+        return None, findings
+    return Org(root=root, program=program, roles=roles, autoresearch=autoresearch), findings
+
+
+def load_org(root: Path | str) -> Org:
+    """Load an org; raise OrgError if anything in it is an error (warnings are allowed)."""
+    org, findings = parse_org(Path(root))
+    errors = [f for f in findings if f.severity == "error"]
+    if org is None or errors:
+        unreadable = any(f.code == "unreadable" for f in errors)
+        raise OrgError(errors or findings, unreadable=unreadable)
+    return org

@@ -1,0 +1,73 @@
+"""The Brain seam: what decides a role's turn.
+
+A brain gets a `TurnContext` — the role, the message it must handle, its rendered prompt, the
+ledger summary, and a toolbox — and acts only by calling tools. It returns nothing: what it sent,
+decided or edited is what the toolbox recorded, and the engine commits that as one turn.
+
+Brains: `OfflineBrain` (deterministic policies, no network), `AnthropicBrain` (Claude through the
+anthropic SDK), `ReplayBrain` (a recorded cassette), and the test doubles in `testing.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..org import Org, Role
+from .state import Message, RunState
+
+if TYPE_CHECKING:
+    from .tools import Toolbox
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    ok: bool
+    content: str
+    value: Any = None
+    """A structured result for in-process brains (a message id, a file's text)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One LLM call's accounting, reported by a brain through `TurnContext.record_llm_call`."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    usd: float = 0.0
+    seconds: float = 0.0
+
+
+@dataclass
+class TurnContext:
+    org: Org
+    role: Role
+    message: Message
+    prompt: str
+    ledger: Mapping[str, Any]
+    state: RunState
+    tools: Toolbox
+    turn_id: str
+    seed: str
+    """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
+    memory: str = ""
+
+    def call(self, tool: str, **args: Any) -> ToolResult:
+        return self.tools.call(tool, args)
+
+
+class Brain(Protocol):
+    """Decides one turn of one role by calling `ctx.call(...)` / `ctx.tools`."""
+
+    name: str
+
+    async def turn(self, ctx: TurnContext) -> None: ...
+
+
+class BrainPaused(Exception):
+    """The brain cannot go on for now (the API keeps failing): the engine pauses the run with this
+    message; the turn is not committed and runs again on resume."""

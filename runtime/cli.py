@@ -1,0 +1,191 @@
+"""The `orgloop` command line: a thin argparse layer over the library.
+
+Each command is two small functions: `_add_NAME(sub)` declares the subcommand and its flags, and
+`cmd_NAME(args)` does the work by calling the library and returns the exit code. A new command is
+one more pair and one more entry in `COMMANDS`; nothing else here changes.
+
+Exit codes: 0 done (or clean), 1 findings (`check`), 2 bad input or usage. Bad input — an org that
+does not load, a missing file, a folder `init` refuses — is a message on stderr, never a traceback.
+Configuration lives in the org's files, not in flags; this module validates nothing itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TextIO, TypeAlias
+
+from orgloop import __version__
+
+from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
+from ._git import GitError
+from .scaffold import ScaffoldError, init_org
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What each `_add_NAME` receives: the `orgloop` parser's subcommand table."""
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+# ---- output helpers
+
+
+def display_path(path: str | Path) -> str:
+    """`path` relative to the current folder when that is shorter, else as given."""
+    text = str(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:  # another drive on Windows
+        return text
+    return rel if len(rel) < len(text) else text
+
+
+def print_findings(findings: Iterable[Finding], file: TextIO) -> None:
+    for f in findings:
+        print(dataclasses.replace(f, path=display_path(f.path)), file=file)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _add_org_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "org",
+        nargs="?",
+        type=Path,
+        metavar="ORG",
+        help="org folder (or its ORG.md); default: the built-in tinylm org",
+    )
+
+
+def _org_root(args: argparse.Namespace) -> Path:
+    root: Path | None = args.org
+    return root if root is not None else builtin_org_dir()
+
+
+# ---- orgloop check
+
+
+def _add_check(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "check",
+        help="lint an org: every finding with file:line",
+        description="Load and lint an org. Exit 0 when clean, 1 with findings, 2 when unreadable.",
+    )
+    _add_org_argument(p)
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = _org_root(args)
+    findings, code = check(root)
+    if code == EXIT_OK:
+        org = load_org(root)
+        edges = build_graph(org).number_of_edges()
+        roles = _plural(len(org.roles), "role")
+        print(f"{display_path(root)}: ok ({roles}, {_plural(edges, 'edge')})")
+        return EXIT_OK
+    print_findings(findings, sys.stdout)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    summary = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    print(f"{display_path(root)}: {summary}")
+    return int(code)
+
+
+# ---- orgloop graph
+
+
+def _add_graph(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "graph",
+        help="print an org's message graph",
+        description="Print the message graph: one edge per (sender, receiver, message kind).",
+    )
+    _add_org_argument(p)
+    p.add_argument(
+        "--format",
+        choices=("text", "mermaid", "dot"),
+        default="text",
+        help="text (one edge a line), mermaid, or graphviz dot (default: text)",
+    )
+    p.set_defaults(func=cmd_graph)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    org = load_org(_org_root(args))  # OrgError: main reports it with exit 2
+    sys.stdout.write(format_graph(build_graph(org), args.format))
+    return EXIT_OK
+
+
+# ---- orgloop init
+
+
+def _add_init(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "init",
+        help="make a new org: the tinylm task, the default roles, a git repository",
+        description="Scaffold an org folder from the built-in tinylm task and the default roles.",
+    )
+    p.add_argument("dir", type=Path, metavar="DIR", help="the folder to create (must be empty)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.set_defaults(func=cmd_init)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    dest = init_org(args.dir, force=args.force)
+    shown = display_path(dest)
+    print(f"made {shown}: ORG.md, roles/, train.py, prepare.py (one git commit)")
+    print(f"next: orgloop check {shown}")
+    return EXIT_OK
+
+
+# ---- the parser and the entry point
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_check, _add_graph, _add_init)
+"""Every subcommand, in the order `orgloop --help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orgloop", description="Run an autonomous research organization written in Markdown."
+    )
+    parser.add_argument("--version", action="version", version=f"orgloop {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one `orgloop` command; return its exit code (argparse's own exits included)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else EXIT_OK if e.code is None else EXIT_INPUT
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_usage(sys.stderr)
+        print("orgloop: error: give a command (orgloop --help lists them)", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        return func(args)
+    except OrgError as e:
+        print("orgloop: the org does not load:", file=sys.stderr)
+        print_findings(e.findings, sys.stderr)
+    except (ScaffoldError, GitError, OSError) as e:
+        print(f"orgloop: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("orgloop: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,693 @@
+"""The engine: steps an org through its message graph until its budget is spent.
+
+What it knows: the event log (every fact, appended; the state is their fold), the scheduler (pending
+messages in the order they became deliverable; one turn at a time per role, `turns.concurrency`
+agent turns and one experiment per executor slot at once), budgets (checked before every turn), the
+turn transaction (a turn's messages, decisions and edits are committed together by its
+`turn_completed`), and git (the run branch advances on keep).
+
+What it leaves to others: deciding a turn (the Brain), running an experiment (the Executor), the
+org's files and lint (`orgloop.org`), meta edits (`meta.py`), and faces (the CLI and the TUI read
+the run folder). A run ends when nothing is left to deliver, a budget is spent, or a human stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..org import HUMAN, KICKOFF, Org, Role, load_org, render_prompt
+from ._git import Git
+from .brain import Brain, BrainPaused, TurnContext
+from .events import Event, EventLog, LogError, read_events
+from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
+from .ledger import results_tsv, summarize
+from .state import OK, Message, RunState, fold
+from .tools import Toolbox
+
+RUNS = Path(".orgloop") / "runs"
+MEMORY = Path(".orgloop") / "memory"
+
+
+class RunError(Exception):
+    """A run cannot start or resume; the message says why and what to do."""
+
+
+@dataclass
+class _Turn:
+    id: str
+    role: Role
+    message: Message
+    slot: int | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        org: Org,
+        run_dir: Path,
+        state: RunState,
+        log: EventLog,
+        *,
+        brain: Brain,
+        executor: Executor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.org = org
+        self.repo = Git(org.root)
+        self.run_dir = run_dir
+        self.state = state
+        self.log = log
+        self.brain = brain
+        self.executor = executor
+        self.clock = clock
+        self.listeners: list[Callable[[Event], None]] = []
+        self._tasks: dict[asyncio.Task[Any], _Turn] = {}
+        self._free_slots = list(range(executor.slots))
+        self._stopping = ""
+        self._last_commit = 0.0
+        self._step_budget = 0
+        from .meta import MetaDesk  # the meta desk imports the engine's helpers
+
+        self.meta = MetaDesk(self)
+
+    # ---- starting and resuming
+    @classmethod
+    def start(
+        cls,
+        org_path: Path | str,
+        *,
+        brain: Brain,
+        executor: Executor | None = None,
+        seed: int | None = None,
+        run_id: str | None = None,
+        durable: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> Engine:
+        root = Path(org_path).resolve()
+        load_org(root)  # fail before touching anything
+        repo = Git(root)
+        base = prepare_repo(repo)
+        run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        run_dir = root / RUNS / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        org = snapshot_org(repo, base, run_dir)
+        branch = f"orgloop/{run_id}"
+        repo.branch(branch, base)
+        clock = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
+        log = EventLog(run_dir / "events.jsonl", durable=durable)
+        state = RunState()
+        executor = executor or LocalExecutor(org.program.experiment.parallel)
+        engine = cls(org, run_dir, state, log, brain=brain, executor=executor)
+        p = org.program
+        engine.emit(
+            "run_started",
+            {
+                "run_id": run_id,
+                "org": str(root),
+                "org_name": p.name,
+                "branch": branch,
+                "base": base,
+                "seed": p.seed if seed is None else seed,
+                "brain": brain.name,
+                "slots": executor.slots,
+                "clock": clock,
+                "format": 1,
+                "metric": {"name": p.metric.name, "goal": p.metric.goal, "bound": p.metric.bound},
+                "budget": {
+                    k: getattr(p.budget, k)
+                    for k in ("experiments", "wall", "usd", "tokens", "gpu_seconds", "visits")
+                },
+                **(extra or {}),
+            },
+        )
+        sandbox = org.sandbox_roles()[0].name
+        for i in range(p.experiment.baseline_runs):
+            engine._send(
+                HUMAN,
+                sandbox,
+                "experiment",
+                f"baseline run {i + 1}",
+                {"baseline": True, "files": {}},
+            )
+        engine._send(HUMAN, p.entry, KICKOFF, p.body, {})
+        engine.log.commit()
+        return engine
+
+    @classmethod
+    def resume(
+        cls, run_dir: Path | str, *, brain: Brain, executor: Executor | None = None
+    ) -> Engine:
+        run_dir = Path(run_dir).resolve()
+        try:
+            events = read_events(run_dir / "events.jsonl")
+        except LogError as e:
+            raise RunError(str(e)) from None
+        if not events or events[0].kind != "run_started":
+            raise RunError(f"{run_dir}/events.jsonl does not start with run_started")
+        try:
+            state = fold(events)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunError(f"{run_dir}/events.jsonl is inconsistent ({e!r})") from None
+        if state.finished:
+            raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
+        repo = Git(Path(state.config["org"]))
+        org = snapshot_org(repo, state.incumbent, run_dir)
+        repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
+        log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
+        executor = executor or LocalExecutor(org.program.experiment.parallel)
+        engine = cls(org, run_dir, state, log, brain=brain, executor=executor)
+        engine.emit("run_resumed", {"brain": brain.name, "pending": len(state.pending)})
+        engine.log.commit()
+        return engine
+
+    # ---- events
+    def emit(self, kind: str, data: dict[str, Any]) -> Event:
+        ev = self.log.append(kind, data, self.clock())
+        self.state.apply(ev)
+        for listener in self.listeners:
+            listener(ev)
+        return ev
+
+    def commit(self, *, force: bool = True) -> None:
+        now = time.monotonic()
+        if force or now - self._last_commit > 0.01:
+            self.log.commit()
+            self._last_commit = now
+
+    def _send(
+        self,
+        sender: str,
+        receiver: str,
+        kind: str,
+        body: str,
+        data: dict[str, Any],
+        turn: str | None = None,
+    ) -> str:
+        mid = f"m{self.log.next_seq}"
+        self.emit(
+            "message_sent",
+            {
+                "id": mid,
+                "sender": sender,
+                "receiver": receiver,
+                "kind": kind,
+                "body": body,
+                "data": data,
+                "turn": turn,
+            },
+        )
+        return mid
+
+    # ---- the loop
+    async def run(self) -> RunState:
+        """Step until done; returns the final state. Safe to call once per Engine."""
+        try:
+            while True:
+                self._poll_control()
+                self._check_budgets()
+                for turn in self._ready():
+                    self._launch(turn)
+                if not self._tasks:
+                    if self.state.paused and not self._stopping:
+                        self.commit()
+                        await asyncio.sleep(0.1)
+                        continue
+                    break
+                self.commit(force=False)
+                done, _ = await asyncio.wait(
+                    self._tasks, timeout=0.25, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in sorted(done, key=lambda t: int(self._tasks[t].id[1:])):
+                    await self._finish(task, self._tasks.pop(task))
+            if not self.state.paused or self._stopping:
+                self._end()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            self.log.commit()
+        return self.state
+
+    def _end(self) -> None:
+        reason = self._stopping or (
+            "experiment budget spent"
+            if "experiments" in self.state.exhausted
+            else "nothing left to deliver"
+        )
+        self.emit("run_finished", {"reason": reason, **self.summary()})
+        self.log.commit()
+        self.write_results()
+
+    def _ready(self) -> list[_Turn]:
+        if self._stopping or (self.state.paused and self._step_budget <= 0):
+            return []
+        busy = {t.role.name for t in self._tasks.values()}
+        agents = sum(1 for t in self._tasks.values() if t.role.kind == "agent")
+        out = []
+        for mid in self.state.pending:
+            msg = self.state.messages[mid]
+            role = self.org.roles.get(msg.receiver)
+            if role is None or role.name in busy:
+                continue
+            if role.kind == "sandbox":
+                if not self._free_slots:
+                    continue
+            elif agents >= self.org.program.concurrency:
+                continue
+            else:
+                agents += 1
+                busy.add(role.name)
+            turn = _Turn("", role, msg)
+            if role.kind == "sandbox":
+                turn.slot = self._free_slots.pop(0)
+            out.append(turn)
+            if self.state.paused:
+                self._step_budget -= 1
+                break
+        return out
+
+    def _launch(self, turn: _Turn) -> None:
+        ev = self.emit(
+            "turn_started",
+            {
+                "turn": f"t{self.log.next_seq}",
+                "role": turn.role.name,
+                "message": turn.message.id,
+                "slot": turn.slot,
+            },
+        )
+        turn.id = ev.data["turn"]
+        coro = self._experiment(turn) if turn.role.kind == "sandbox" else self._agent(turn)
+        self._tasks[asyncio.ensure_future(coro)] = turn
+
+    async def _finish(self, task: asyncio.Task[Any], turn: _Turn) -> None:
+        if turn.slot is not None:
+            self._free_slots.append(turn.slot)
+            self._free_slots.sort()
+        try:
+            outcome = task.result()
+        except BrainPaused as e:
+            self._pause(f"{turn.role.name}: {e}")
+            return
+        except Exception as e:  # a brain's bug must not lose the message: pause, keep it pending
+            self.emit(
+                "error",
+                {"turn": turn.id, "role": turn.role.name, "error": f"{type(e).__name__}: {e}"},
+            )
+            self._pause(f"{turn.role.name} failed: {type(e).__name__}: {e}")
+            return
+        if isinstance(outcome, Toolbox):
+            self._commit_agent(turn, outcome)
+        else:
+            self._commit_experiment(turn, outcome)
+
+    def _pause(self, reason: str) -> None:
+        self._stopping = self._stopping or ""
+        self.emit("paused", {"reason": reason})
+        self.commit()
+
+    # ---- agent turns
+    async def _agent(self, turn: _Turn) -> Toolbox:
+        role = turn.role
+        toolbox = Toolbox(self, role, turn.id)
+        memory = self.read_memory(role.name)
+        ledger = summarize(self.state, self.org)
+        seed = f"{self.state.config.get('seed', 0)}:{role.name}:{self.state.role_turns[role.name]}"
+        ctx = TurnContext(
+            org=self.org,
+            role=role,
+            message=turn.message,
+            prompt=render_prompt(self.org, role, ledger, memory),
+            ledger=ledger,
+            state=self.state,
+            tools=toolbox,
+            turn_id=turn.id,
+            seed=seed,
+            memory=memory,
+        )
+        await self.brain.turn(ctx)
+        return toolbox
+
+    def _commit_agent(self, turn: _Turn, box: Toolbox) -> None:
+        produced = [
+            self._send(turn.role.name, s["receiver"], s["kind"], s["body"], s["data"], turn.id)
+            for s in box.sent
+        ]
+        moves = [self._decide(d) for d in box.decisions]
+        if (
+            box.edits
+            and turn.role.kind == "agent"
+            and self.editable_for(turn.role) != tuple(self.org.program.experiment.editable)
+        ):
+            self.meta.propose(turn.role, box.edits, box.rationale, turn.id)
+        self.emit(
+            "turn_completed",
+            {
+                "turn": turn.id,
+                "role": turn.role.name,
+                "message": turn.message.id,
+                "produced": produced,
+                "tool_calls": box.calls,
+            },
+        )
+        self.commit()
+        for branch_move in moves:
+            if branch_move:
+                self.repo.move_branch(self.state.branch, *branch_move)
+        if box.notes:
+            self.append_memory(turn.role.name, turn.id, box.notes)
+        if moves:
+            self.write_results()
+            self.meta.after_decisions()
+
+    def _decide(self, d: dict[str, Any]) -> tuple[str, str] | None:
+        exp = self.state.experiments[d["experiment"]]
+        commit = ""
+        old = self.state.incumbent
+        if d["verdict"] == "keep":
+            tree = self.repo.run("rev-parse", f"{exp.commit}^{{tree}}").strip()
+            commit = self.repo.commit_tree(
+                tree,
+                old,
+                f"keep {exp.id}: {exp.description}\n\n{d.get('reason', '')}".strip(),
+                date=self._date(len(self.state.experiments) + 1),
+            )
+        self.emit(
+            "decision",
+            {
+                **d,
+                "commit": commit,
+                "metric": exp.metric,
+                "incumbent_metric": self.state.incumbent_metric,
+            },
+        )
+        return (commit, old) if commit else None
+
+    # ---- experiments
+    def _experiment_id(self, msg: Message) -> str:
+        for e in self.state.experiments.values():
+            if e.message == msg.id:
+                return e.id  # a rerun after a crash keeps its id
+        return f"e{len(self.state.experiments) + 1}"
+
+    async def _experiment(self, turn: _Turn) -> ExperimentResult:
+        msg, p = turn.message, self.org.program
+        exp_id = self._experiment_id(msg)
+        files: dict[str, str] = msg.data.get("files", {})
+        base = self.state.incumbent
+        proposed = msg.data.get("base", base)
+        # The engineer edited the incumbent of its turn; if a keep has moved on since and touched
+        # the same files, test the change where it was written rather than merge it blind.
+        if proposed != base and any(
+            self.read_at(base, f) != self.read_at(proposed, f) for f in files
+        ):
+            base = proposed
+        number = int(exp_id[1:])
+        self.emit(
+            "experiment_started",
+            {
+                "id": exp_id,
+                "turn": turn.id,
+                "message": msg.id,
+                "slot": turn.slot,
+                "baseline": bool(msg.data.get("baseline")),
+                "description": msg.body,
+                "base": base,
+                "files": sorted(files),
+            },
+        )
+        self.commit()
+        spec = ExperimentSpec(
+            id=exp_id,
+            repo=self.org.root,
+            base=base,
+            files=files,
+            command=p.experiment.command,
+            metric=p.metric,
+            timeout=p.experiment.timeout,
+            workdir=self.run_dir / "experiments" / exp_id,
+            evaluate=p.experiment.evaluate,
+            protected=p.experiment.protected,
+            message=f"{exp_id}: {msg.body}"[:200],
+            commit_date=self._date(number),
+            ref=f"refs/orgloop/{self.state.run_id}/{exp_id}",
+            limits=turn.role.limits,
+            env=p.experiment.env,
+            network=p.experiment.network,
+        )
+        return await self.executor.run(spec, turn.slot or 0)
+
+    def _commit_experiment(self, turn: _Turn, result: ExperimentResult) -> None:
+        exp_id = self._experiment_id(turn.message)
+        exp = self.state.experiments[exp_id]
+        self.emit("experiment_finished", {"id": exp_id, **result.to_event()})
+        produced = []
+        if not exp.baseline:
+            data = {
+                "experiment": exp_id,
+                "status": result.status,
+                "metric": result.metric,
+                "reason": result.reason,
+                "incumbent_metric": self.state.incumbent_metric,
+                "noise": self.state.noise,
+                "seconds": round(result.seconds, 2),
+            }
+            body = (
+                f"{exp_id} ({exp.description}): {result.status}, "
+                f"{self.org.program.metric.name} = {result.metric}"
+                + (f" — {result.reason}" if result.reason else "")
+            )
+            for send in turn.role.sends:
+                for to in send.to:
+                    produced.append(self._send(turn.role.name, to, send.kind, body, data, turn.id))
+        self.emit(
+            "turn_completed",
+            {
+                "turn": turn.id,
+                "role": turn.role.name,
+                "message": turn.message.id,
+                "produced": produced,
+            },
+        )
+        self.commit()
+        self.write_results()
+
+    # ---- budgets and control
+    def _check_budgets(self) -> None:
+        b, s = self.org.program.budget, self.state
+        spent = {
+            "wall": b.wall is not None and s.wall_seconds(self.clock()) >= b.wall,
+            "tokens": b.tokens is not None and s.tokens >= b.tokens,
+            "usd": b.usd is not None and s.usd >= b.usd,
+            "gpu_seconds": b.gpu_seconds is not None and s.gpu_seconds >= b.gpu_seconds,
+        }
+        for name, over in spent.items():
+            if over and not self._stopping:
+                if name not in s.exhausted:
+                    self.emit("budget_exhausted", {"budget": name})
+                self._stopping = f"{name} budget spent"
+        if s.experiments_sent >= b.experiments and "experiments" not in s.exhausted:
+            self.emit("budget_exhausted", {"budget": "experiments"})
+
+    def _poll_control(self) -> None:
+        path = self.run_dir / "control.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for n in range(self.state.control_lines, len(lines)):
+            raw = lines[n]
+            try:
+                cmd = json.loads(raw)
+                if not isinstance(cmd, dict) or not isinstance(cmd.get("cmd"), str):
+                    raise ValueError("needs a JSON object with a `cmd`")
+                problem = self._apply_control(cmd)
+            except ValueError as e:
+                cmd, problem = {"raw": raw[:200]}, str(e)
+            self.emit("control", {"line": n, **cmd, **({"error": problem} if problem else {})})
+
+    def _apply_control(self, cmd: dict[str, Any]) -> str:
+        op = cmd["cmd"]
+        if op == "pause" and not self.state.paused:
+            self.emit("paused", {"reason": "human"})
+        elif op == "resume" and self.state.paused:
+            self.emit("resumed", {})
+        elif op == "step":
+            self._step_budget += 1
+        elif op == "stop":
+            self._stopping = "stopped by human"
+        elif op == "inject":
+            to, kind = cmd.get("to"), cmd.get("kind", "note")
+            if to not in self.org.roles:
+                return f"no role {to!r}"
+            self._send(HUMAN, to, str(kind), str(cmd.get("body", "")), {"human": True})
+        elif op in ("approve", "reject"):
+            return self.meta.answer(op, cmd.get("generation"))
+        elif op not in ("pause", "resume"):
+            return f"unknown command {op!r}"
+        return ""
+
+    # ---- what the toolbox asks of the engine
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return (*self.org.program.experiment.protected, "ORG.md")
+
+    def editable_for(self, role: Role) -> tuple[str, ...]:
+        if "window" in role.receives:
+            return self.org.program.meta.editable
+        return self.org.program.experiment.editable
+
+    def read_at(self, commit: str, path: str) -> str | None:
+        try:
+            return self.repo.show(commit, path)
+        except Exception:
+            return None
+
+    def read_incumbent(self, path: str) -> str | None:
+        return self.read_at(self.state.incumbent, path)
+
+    def list_incumbent(self) -> list[str]:
+        return self.repo.run("ls-tree", "-r", "--name-only", self.state.incumbent).split()
+
+    def refuse_send(self, role: Role, kind: str, to: str, pending: list[dict[str, Any]]) -> str:
+        b = self.org.program.budget
+        if self.org.roles[to].kind == "sandbox":
+            queued = sum(1 for s in pending if self.org.roles[s["receiver"]].kind == "sandbox")
+            if self.state.experiments_sent + queued >= b.experiments:
+                return f"experiment budget spent ({b.experiments} of {b.experiments})"
+        limit = next((s.max for s in role.sends if s.kind == kind), None)
+        limits = [x for x in (limit, b.visits) if x is not None]
+        sent = self.state.visits[(role.name, to, kind)] + sum(
+            1 for s in pending if s["receiver"] == to and s["kind"] == kind
+        )
+        if limits and sent >= min(limits):
+            return f"edge {role.name} -{kind}-> {to} is at its limit of {min(limits)} messages"
+        return ""
+
+    def refuse_decision(self, exp_id: str, verdict: str, pending: list[dict[str, Any]]) -> str:
+        exp = self.state.experiments.get(exp_id)
+        if exp is None or exp.baseline:
+            return f"no experiment {exp_id!r} to decide"
+        if not exp.finished:
+            return f"{exp_id} is still running"
+        if exp.decision or any(d["experiment"] == exp_id for d in pending):
+            return f"{exp_id} was already decided ({exp.decision or 'this turn'})"
+        if verdict == "discard":
+            return ""
+        if exp.status != OK or exp.metric is None:
+            return f"{exp_id} cannot be kept: its status is {exp.status}"
+        metric, inc = self.org.program.metric, self.state.incumbent_metric
+        if inc is not None:
+            margin = self.keep_margin()
+            gain = metric.gain(exp.metric, inc)
+            if gain <= margin:
+                return (
+                    f"{exp_id} cannot be kept: it improves on the incumbent by {gain:.6f}, "
+                    f"not more than the noise margin {margin:.6f}"
+                )
+        return ""
+
+    def keep_margin(self) -> float:
+        """How much a change must beat the incumbent by: k sigma of the baseline noise, with k and
+        a floor from the reviewer's policy."""
+        reviewer = next((r for r in self.org.roles.values() if r.policy.kind == "review"), None)
+        data = reviewer.policy.data if reviewer else {}
+        sigmas = float(data.get("sigmas", 2.0))
+        floor = float(data.get("min_delta", 0.0))
+        return max(floor, sigmas * (self.state.noise or 0.0))
+
+    # ---- files the run keeps
+    def _date(self, n: int) -> str:
+        # Commit dates follow the base commit, not the wall clock, so the same seed gives the same
+        # commits (and the same results.tsv) on every run.
+        return f"{int(self.state.config.get('clock', 0)) + n} +0000"
+
+    def memory_path(self, role: str) -> Path:
+        return self.org.root / MEMORY / f"{role}.md"
+
+    def read_memory(self, role: str) -> str:
+        path = self.memory_path(role)
+        return path.read_text(encoding="utf-8")[-4000:] if path.exists() else ""
+
+    def append_memory(self, role: str, turn: str, notes: list[str]) -> None:
+        path = self.memory_path(role)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tag = f"<!-- {self.state.run_id} {turn} -->"
+        if path.exists() and tag in path.read_text(encoding="utf-8"):
+            return  # already written before a crash; the turn is committed once
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(f"- {n} {tag}\n" for n in notes))
+
+    def write_results(self) -> None:
+        text = results_tsv(self.state, self.org)
+        tmp = self.run_dir / "results.tsv.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.run_dir / "results.tsv")
+
+    def summary(self) -> dict[str, Any]:
+        s, metric = self.state, self.org.program.metric
+        baseline = s.baselines
+        base = sum(baseline) / len(baseline) if baseline else None
+        best = s.incumbent_metric
+        closed = None
+        if base is not None and best is not None and metric.bound is not None:
+            gap = metric.gain(metric.bound, base)
+            closed = metric.gain(best, base) / gap if gap > 0 else None
+        return {
+            "baseline": base,
+            "best": best,
+            "best_experiment": s.incumbent_exp,
+            "best_commit": s.incumbent,
+            "gap_closed": closed,
+            "experiments": len(s.candidates()),
+            "kept": sum(1 for e in s.candidates() if e.decision == "keep"),
+            "tokens": s.tokens,
+            "usd": round(s.usd, 4),
+            "wall_seconds": round(s.wall_seconds(), 1),
+        }
+
+
+def prepare_repo(repo: Git) -> str:
+    """The commit a run starts from: HEAD, or a snapshot commit of a dirty working tree (made
+    with a private index, so the user's branch, index and files are untouched)."""
+    if not repo.is_repo() or repo.run("rev-parse", "--show-toplevel", check=False).strip() != str(
+        repo.root
+    ):
+        repo.init()
+    exclude = repo.root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    if ".orgloop/" not in (exclude.read_text() if exclude.exists() else ""):
+        with open(exclude, "a") as f:
+            f.write("\n.orgloop/\n")
+    has_head = repo.run("rev-parse", "--verify", "-q", "HEAD", check=False).strip()
+    if not has_head:
+        return repo.commit_all("orgloop: initial commit of the org")
+    if not repo.run("status", "--porcelain").strip():
+        return has_head
+    return repo.snapshot(has_head)
+
+
+def snapshot_org(repo: Git, commit: str, run_dir: Path) -> Org:
+    """Load the org as it is at `commit` (roles edited by meta included), from a plain copy of
+    that commit's files in the run folder, with `root` still the user's org folder."""
+    dest = run_dir / "org"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo.root), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return replace(load_org(dest), root=repo.root)
+
+
+__all__ = ["Engine", "RunError", "prepare_repo", "snapshot_org"]

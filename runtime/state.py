@@ -1,0 +1,263 @@
+"""A run's state as a fold over its events. `fold(events)` is pure: no clock, no disk, no ids made
+up here — everything it knows came from an event.
+
+The fold is also the definition of the turn transaction: a message becomes deliverable when the turn
+that produced it completes (or at once, if nobody's turn produced it), and is consumed only by the
+`turn_completed` that handled it. A turn that started but never completed — the process died — is
+simply forgotten, and its message is still pending.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import Event
+
+OK = "ok"
+FAILED = ("crash", "timeout", "suspect", "void")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    sender: str
+    receiver: str
+    kind: str
+    body: str
+    data: dict[str, Any]
+    turn: str | None
+    """The turn that produced it; None for messages from the human or the runtime."""
+
+
+@dataclass
+class ExperimentRecord:
+    id: str
+    turn: str
+    message: str
+    baseline: bool
+    description: str
+    base: str
+    slot: int = 0
+    status: str = "running"
+    metric: float | None = None
+    commit: str = ""
+    seconds: float = 0.0
+    memory_gb: float = 0.0
+    decision: str = ""
+    """keep, discard, or '' while undecided; baselines are never decided."""
+    reason: str = ""
+    branch_commit: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+@dataclass
+class RunState:
+    run_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    branch: str = ""
+    messages: dict[str, Message] = field(default_factory=dict)
+    pending: dict[str, None] = field(default_factory=dict)
+    """Deliverable, unconsumed message ids, in the order they became deliverable."""
+    running: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Turns started and not completed in this session: turn id -> (role, message id)."""
+    role_turns: Counter[str] = field(default_factory=Counter)
+    visits: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
+    experiments_sent: int = 0
+    incumbent: str = ""
+    incumbent_metric: float | None = None
+    incumbent_exp: str = ""
+    tokens: int = 0
+    input_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    usd: float = 0.0
+    llm_calls: int = 0
+    gpu_seconds: float = 0.0
+    active_seconds: float = 0.0
+    session_start: float | None = None
+    last_t: float = 0.0
+    exhausted: list[str] = field(default_factory=list)
+    paused: bool = False
+    control_lines: int = 0
+    generation: int = 0
+    org_edits: list[dict[str, Any]] = field(default_factory=list)
+    windows: int = 0
+    finished: bool = False
+    finish_reason: str = ""
+    events: int = 0
+
+    # ---- queries
+    @property
+    def baselines(self) -> list[float]:
+        return [
+            e.metric
+            for e in self.experiments.values()
+            if e.baseline and e.status == OK and e.metric is not None
+        ]
+
+    @property
+    def noise(self) -> float | None:
+        """Standard deviation of the baseline runs; None until two of them finished."""
+        b = self.baselines
+        return statistics.stdev(b) if len(b) >= 2 else None
+
+    def candidates(self) -> list[ExperimentRecord]:
+        return [e for e in self.experiments.values() if not e.baseline]
+
+    def decided(self) -> list[ExperimentRecord]:
+        return [e for e in self.candidates() if e.decision]
+
+    def wall_seconds(self, now: float | None = None) -> float:
+        """Active seconds over all sessions (time between a kill and a resume does not count)."""
+        if self.session_start is None:
+            return self.active_seconds
+        end = self.last_t if now is None else now
+        return self.active_seconds + max(0.0, end - self.session_start)
+
+    # ---- the fold
+    def apply(self, ev: Event) -> None:
+        handler = getattr(self, "_on_" + ev.kind, None)
+        if handler is not None:
+            handler(ev.data, ev)
+        self.last_t = max(self.last_t, ev.t)
+        self.events = ev.seq + 1
+
+    def _on_run_started(self, d: dict[str, Any], ev: Event) -> None:
+        self.run_id = d["run_id"]
+        self.config = d
+        self.branch = d["branch"]
+        self.incumbent = d["base"]
+        self.session_start = ev.t
+
+    def _on_run_resumed(self, d: dict[str, Any], ev: Event) -> None:
+        self.active_seconds = self.wall_seconds()
+        self.session_start = ev.t
+        self.running.clear()  # turns of the dead session are abandoned; their messages pend
+
+    def _on_message_sent(self, d: dict[str, Any], ev: Event) -> None:
+        msg = Message(
+            d["id"],
+            d["sender"],
+            d["receiver"],
+            d["kind"],
+            d.get("body", ""),
+            d.get("data", {}),
+            d.get("turn"),
+        )
+        self.messages[msg.id] = msg
+        if msg.turn is None:
+            self._deliverable(msg)
+
+    def _deliverable(self, msg: Message) -> None:
+        self.pending[msg.id] = None
+        self.visits[(msg.sender, msg.receiver, msg.kind)] += 1
+        if msg.kind == "experiment" and not msg.data.get("baseline"):
+            self.experiments_sent += 1
+
+    def _on_turn_started(self, d: dict[str, Any], ev: Event) -> None:
+        self.running[d["turn"]] = (d["role"], d["message"])
+
+    def _on_turn_completed(self, d: dict[str, Any], ev: Event) -> None:
+        self.running.pop(d["turn"], None)
+        self.pending.pop(d["message"], None)
+        self.role_turns[d["role"]] += 1
+        for mid in d.get("produced", []):
+            self._deliverable(self.messages[mid])
+
+    def _on_llm_call(self, d: dict[str, Any], ev: Event) -> None:
+        self.llm_calls += 1
+        self.input_tokens += (
+            d.get("input_tokens", 0) + d.get("cache_read", 0) + d.get("cache_write", 0)
+        )
+        self.tokens += (
+            d.get("input_tokens", 0)
+            + d.get("output_tokens", 0)
+            + d.get("cache_read", 0)
+            + d.get("cache_write", 0)
+        )
+        self.cache_read += d.get("cache_read", 0)
+        self.cache_write += d.get("cache_write", 0)
+        self.usd += d.get("usd", 0.0)
+
+    def _on_experiment_started(self, d: dict[str, Any], ev: Event) -> None:
+        self.experiments[d["id"]] = ExperimentRecord(
+            id=d["id"],
+            turn=d["turn"],
+            message=d["message"],
+            baseline=d.get("baseline", False),
+            description=d.get("description", ""),
+            base=d.get("base", ""),
+            slot=d.get("slot", 0),
+        )
+
+    def _on_experiment_finished(self, d: dict[str, Any], ev: Event) -> None:
+        e = self.experiments[d["id"]]
+        e.status = d["status"]
+        metric = d.get("metric")
+        e.metric = float(metric) if metric is not None and math.isfinite(metric) else None
+        e.commit = d.get("commit", "")
+        e.seconds = d.get("seconds", 0.0)
+        e.memory_gb = d.get("memory_gb", 0.0)
+        e.info = d
+        self.gpu_seconds += e.seconds * max(1, len(d.get("gpus", []) or []))
+        if e.baseline and e.status == OK:
+            b = self.baselines
+            self.incumbent_metric = sum(b) / len(b)
+            self.incumbent_exp = self.incumbent_exp or e.id
+
+    def _on_decision(self, d: dict[str, Any], ev: Event) -> None:
+        e = self.experiments[d["experiment"]]
+        e.decision = d["verdict"]
+        e.reason = d.get("reason", "")
+        if d["verdict"] == "keep":
+            e.branch_commit = d["commit"]
+            self.incumbent = d["commit"]
+            self.incumbent_metric = e.metric
+            self.incumbent_exp = e.id
+
+    def _on_org_edited(self, d: dict[str, Any], ev: Event) -> None:
+        self.generation = d.get("generation", self.generation + 1)
+        self.incumbent = d.get("commit", self.incumbent)
+        self.org_edits.append({**d, "reverted": False})
+
+    def _on_org_reverted(self, d: dict[str, Any], ev: Event) -> None:
+        self.incumbent = d.get("commit", self.incumbent)
+        for edit in self.org_edits:
+            if edit.get("generation") == d.get("generation"):
+                edit["reverted"] = True
+
+    def _on_control(self, d: dict[str, Any], ev: Event) -> None:
+        self.control_lines = max(self.control_lines, d.get("line", -1) + 1)
+
+    def _on_paused(self, d: dict[str, Any], ev: Event) -> None:
+        self.paused = True
+
+    def _on_resumed(self, d: dict[str, Any], ev: Event) -> None:
+        self.paused = False
+
+    def _on_budget_exhausted(self, d: dict[str, Any], ev: Event) -> None:
+        if d["budget"] not in self.exhausted:
+            self.exhausted.append(d["budget"])
+
+    def _on_run_finished(self, d: dict[str, Any], ev: Event) -> None:
+        self.finished = True
+        self.finish_reason = d.get("reason", "")
+        self.active_seconds = self.wall_seconds()
+        self.session_start = None
+
+
+def fold(events: Iterable[Event]) -> RunState:
+    state = RunState()
+    for ev in events:
+        state.apply(ev)
+    return state

@@ -1,0 +1,237 @@
+"""The tools a role may call, and the per-turn toolbox that enforces them.
+
+Every tool is a plain method with a JSON schema. The toolbox checks the role's `tools` list, keeps
+paths inside the org, and buffers every effect (messages, decisions, notes, file edits) until the
+engine commits the turn — so a turn that dies leaves nothing behind. Refusals go back to the brain
+as error results, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from ..org import Role, tool_names
+from .brain import ToolResult
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "read_file": {
+        "description": "Read a file of the org at the incumbent commit (your own edits included).",
+        "input_schema": {
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "relative to the org"}},
+            "required": ["path"],
+        },
+    },
+    "list_files": {
+        "description": "List the files of the org at the incumbent commit.",
+        "input_schema": {"type": "object", "properties": {}},
+    },
+    "edit_file": {
+        "description": (
+            "Edit an editable file: replace old_string (which must occur exactly once) with "
+            "new_string, or give content to replace the whole file. Edits apply to this turn's "
+            "copy and travel with the experiment (or org edit) you send."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "old_string": {"type": "string"},
+                "new_string": {"type": "string"},
+                "content": {"type": "string"},
+                "rationale": {"type": "string", "description": "why (meta edits: the evidence)"},
+            },
+            "required": ["path"],
+        },
+    },
+    "send": {
+        "description": "Send a message of a kind your role may send. Ends nothing by itself.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string"},
+                "body": {"type": "string", "description": "the message, in Markdown"},
+                "to": {"type": "string", "description": "receiver, when the kind has several"},
+            },
+            "required": ["kind", "body"],
+        },
+    },
+    "decide": {
+        "description": "Keep or discard a finished experiment. Keep moves the run branch to it.",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "experiment": {"type": "string", "description": "experiment id, e.g. e4"},
+                "verdict": {"type": "string", "enum": ["keep", "discard"]},
+                "reason": {"type": "string"},
+            },
+            "required": ["experiment", "verdict", "reason"],
+        },
+    },
+    "note": {
+        "description": "Append a line to your memory file; it is in your prompt from now on.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+        },
+    },
+}
+
+
+def matches(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+@dataclass
+class Toolbox:
+    """One turn's tools. `sent`, `decisions`, `notes` and `edits` are what the turn produced."""
+
+    engine: Engine
+    role: Role
+    turn_id: str
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    edits: dict[str, str] = field(default_factory=dict)
+    rationale: str = ""
+    calls: int = 0
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return tool_names(self.role) & SCHEMAS.keys()
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [{"name": n, **SCHEMAS[n]} for n in SCHEMAS if n in self.allowed]
+
+    def call(self, name: str, args: dict[str, Any]) -> ToolResult:
+        self.calls += 1
+        if name not in SCHEMAS:
+            result = ToolResult(False, f"no tool named {name!r}; tools: {sorted(self.allowed)}")
+        elif name not in self.allowed:
+            result = ToolResult(False, f"role {self.role.name} may not call {name}")
+        elif not isinstance(args, dict):
+            result = ToolResult(False, "tool input must be a JSON object")
+        else:
+            try:
+                result = getattr(self, "_" + name)(**args)
+            except TypeError as e:
+                result = ToolResult(False, f"bad arguments for {name}: {e}")
+        self.engine.emit(
+            "tool_call",
+            {
+                "turn": self.turn_id,
+                "role": self.role.name,
+                "tool": name,
+                "args": _clip(args),
+                "ok": result.ok,
+                "result": result.content[:500],
+            },
+        )
+        return result
+
+    # ---- paths
+    def _clean(self, path: Any) -> str | None:
+        if not isinstance(path, str) or not path:
+            return None
+        p = PurePosixPath(path)
+        if p.is_absolute() or ".." in p.parts or p.parts[:1] == (".git",):
+            return None
+        return str(p)
+
+    # ---- tools
+    def _read_file(self, path: str) -> ToolResult:
+        clean = self._clean(path)
+        if clean is None:
+            return ToolResult(False, f"{path!r} is outside the org: use a relative path")
+        if clean in self.edits:
+            return ToolResult(True, self.edits[clean], self.edits[clean])
+        text = self.engine.read_incumbent(clean)
+        if text is None:
+            return ToolResult(False, f"no file {clean} at the incumbent commit; see list_files")
+        return ToolResult(True, text, text)
+
+    def _list_files(self) -> ToolResult:
+        files = self.engine.list_incumbent()
+        return ToolResult(True, "\n".join(files), files)
+
+    def _edit_file(
+        self,
+        path: str,
+        old_string: str | None = None,
+        new_string: str | None = None,
+        content: str | None = None,
+        rationale: str = "",
+    ) -> ToolResult:
+        clean = self._clean(path)
+        if clean is None:
+            return ToolResult(False, f"{path!r} is outside the org: use a relative path")
+        editable = self.engine.editable_for(self.role)
+        if not matches(clean, editable) or matches(clean, self.engine.protected):
+            return ToolResult(
+                False,
+                f"{clean} is not editable by {self.role.name}; editable: {', '.join(editable)}",
+            )
+        if content is None:
+            current = self._read_file(clean)
+            if not current.ok:
+                return current
+            if old_string is None or new_string is None:
+                return ToolResult(False, "give old_string and new_string, or content")
+            count = current.content.count(old_string)
+            if count != 1:
+                where = "does not occur" if count == 0 else f"occurs {count} times"
+                return ToolResult(False, f"old_string {where} in {clean}; it must occur once")
+            content = current.content.replace(old_string, new_string, 1)
+        self.edits[clean] = content
+        if rationale:
+            self.rationale = rationale
+        return ToolResult(True, f"edited {clean}")
+
+    def _send(
+        self, kind: str, body: str, to: str | None = None, data: dict[str, Any] | None = None
+    ) -> ToolResult:
+        """`data` is structured payload from in-process brains; the LLM schema does not offer it."""
+        receivers = self.role.receivers(kind)
+        if not receivers:
+            kinds = ", ".join(s.kind for s in self.role.sends) or "none"
+            return ToolResult(False, f"{self.role.name} cannot send {kind!r}; it sends: {kinds}")
+        if to is None:
+            to = receivers[0]
+        if to not in receivers:
+            return ToolResult(False, f"{kind!r} goes to {', '.join(receivers)}, not {to!r}")
+        refusal = self.engine.refuse_send(self.role, kind, to, pending=self.sent)
+        if refusal:
+            return ToolResult(False, refusal)
+        data = dict(data or {})
+        if self.engine.org.roles[to].kind == "sandbox":
+            data.update(files=dict(self.edits), base=self.engine.state.incumbent)
+            if not self.edits:
+                return ToolResult(False, "no edits to test: use edit_file before sending")
+        self.sent.append({"kind": kind, "receiver": to, "body": str(body), "data": data})
+        return ToolResult(True, f"sent {kind} to {to}")
+
+    def _decide(self, experiment: str, verdict: str, reason: str = "") -> ToolResult:
+        if verdict not in ("keep", "discard"):
+            return ToolResult(False, "verdict must be keep or discard")
+        refusal = self.engine.refuse_decision(experiment, verdict, self.decisions)
+        if refusal:
+            return ToolResult(False, refusal)
+        self.decisions.append({"experiment": experiment, "verdict": verdict, "reason": reason})
+        return ToolResult(True, f"{verdict} {experiment}")
+
+    def _note(self, text: str) -> ToolResult:
+        self.notes.append(str(text).strip())
+        return ToolResult(True, "noted")
+
+
+def _clip(args: Any) -> Any:
+    text = json.dumps(args, default=str)
+    return args if len(text) <= 2000 else {"clipped": text[:2000]}
