@@ -83,6 +83,22 @@ class Git:
             index.unlink(missing_ok=True)
         return self.commit_tree(tree, head, "orgloop: snapshot of the working tree")
 
+    def commit_files(
+        self, base: str, files: dict[str, str], message: str, date: str | None = None
+    ) -> str:
+        """A commit of `base` with `files` replaced, made without a worktree (a private index)."""
+        index = self.root / ".git" / f"orgloop-index-{os.getpid()}-{id(files)}"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            self.run("read-tree", base, env=env)
+            for path, text in files.items():
+                blob = self.run("hash-object", "-w", "--stdin", input=text).strip()
+                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self.run("write-tree", env=env).strip()
+        finally:
+            index.unlink(missing_ok=True)
+        return self.commit_tree(tree, base, message, date=date)
+
     def show(self, commit: str, path: str) -> str:
         return self.run("show", f"{commit}:{path}")
 

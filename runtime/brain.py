@@ -10,8 +10,8 @@ anthropic SDK), `ReplayBrain` (a recorded cassette), and the test doubles in `te
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..org import Org, Role
@@ -47,7 +47,8 @@ class TurnContext:
     org: Org
     role: Role
     message: Message
-    prompt: str
+    render: Callable[[], str]
+    """Renders the role's system prompt; `prompt` calls it once, and only brains that need it."""
     ledger: Mapping[str, Any]
     state: RunState
     tools: Toolbox
@@ -55,6 +56,13 @@ class TurnContext:
     seed: str
     """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
     memory: str = ""
+    _prompt: str | None = field(default=None, repr=False)
+
+    @property
+    def prompt(self) -> str:
+        if self._prompt is None:
+            self._prompt = self.render()
+        return self._prompt
 
     def call(self, tool: str, **args: Any) -> ToolResult:
         return self.tools.call(tool, args)

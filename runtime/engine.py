@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..org import HUMAN, KICKOFF, Org, Role, load_org, render_prompt
+from ..org import HUMAN, KICKOFF, Org, OrgError, Role, lint, load_org, render_prompt
 from ._git import Git
 from .brain import Brain, BrainPaused, TurnContext
 from .events import Event, EventLog, LogError, read_events
@@ -34,6 +34,7 @@ from .state import OK, Message, RunState, fold
 from .tools import Toolbox
 
 RUNS = Path(".orgloop") / "runs"
+_LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
 MEMORY = Path(".orgloop") / "memory"
 
 
@@ -75,6 +76,9 @@ class Engine:
         self._stopping = ""
         self._last_commit = 0.0
         self._step_budget = 0
+        self._halt = False
+        self._ledger: dict[str, Any] | None = None
+        self._memory: dict[str, str] = {}
         from .meta import MetaDesk  # the meta desk imports the engine's helpers
 
         self.meta = MetaDesk(self)
@@ -91,9 +95,12 @@ class Engine:
         run_id: str | None = None,
         durable: bool = True,
         extra: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> Engine:
         root = Path(org_path).resolve()
-        load_org(root)  # fail before touching anything
+        errors = [f for f in lint(load_org(root)) if f.severity == "error"]
+        if errors:  # a graph that fails lint never runs; fail before touching anything
+            raise OrgError(errors)
         repo = Git(root)
         base = prepare_repo(repo)
         run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
@@ -102,11 +109,11 @@ class Engine:
         org = snapshot_org(repo, base, run_dir)
         branch = f"orgloop/{run_id}"
         repo.branch(branch, base)
-        clock = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
+        base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
         log = EventLog(run_dir / "events.jsonl", durable=durable)
         state = RunState()
         executor = executor or LocalExecutor(org.program.experiment.parallel)
-        engine = cls(org, run_dir, state, log, brain=brain, executor=executor)
+        engine = cls(org, run_dir, state, log, brain=brain, executor=executor, clock=clock)
         p = org.program
         engine.emit(
             "run_started",
@@ -119,7 +126,7 @@ class Engine:
                 "seed": p.seed if seed is None else seed,
                 "brain": brain.name,
                 "slots": executor.slots,
-                "clock": clock,
+                "clock": base_time,
                 "format": 1,
                 "metric": {"name": p.metric.name, "goal": p.metric.goal, "bound": p.metric.bound},
                 "budget": {
@@ -144,7 +151,12 @@ class Engine:
 
     @classmethod
     def resume(
-        cls, run_dir: Path | str, *, brain: Brain, executor: Executor | None = None
+        cls,
+        run_dir: Path | str,
+        *,
+        brain: Brain,
+        executor: Executor | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> Engine:
         run_dir = Path(run_dir).resolve()
         try:
@@ -164,8 +176,10 @@ class Engine:
         repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
         log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
         executor = executor or LocalExecutor(org.program.experiment.parallel)
-        engine = cls(org, run_dir, state, log, brain=brain, executor=executor)
+        engine = cls(org, run_dir, state, log, brain=brain, executor=executor, clock=clock)
         engine.emit("run_resumed", {"brain": brain.name, "pending": len(state.pending)})
+        if state.paused:
+            engine.emit("resumed", {})
         engine.log.commit()
         return engine
 
@@ -173,6 +187,8 @@ class Engine:
     def emit(self, kind: str, data: dict[str, Any]) -> Event:
         ev = self.log.append(kind, data, self.clock())
         self.state.apply(ev)
+        if kind in _LEDGER_EVENTS:
+            self._ledger = None
         for listener in self.listeners:
             listener(ev)
         return ev
@@ -210,14 +226,16 @@ class Engine:
     # ---- the loop
     async def run(self) -> RunState:
         """Step until done; returns the final state. Safe to call once per Engine."""
+        self.meta.watch()  # human edits of role files, applied by meta.poll() between turns
         try:
             while True:
                 self._poll_control()
+                self.meta.poll()
                 self._check_budgets()
                 for turn in self._ready():
                     self._launch(turn)
                 if not self._tasks:
-                    if self.state.paused and not self._stopping:
+                    if self.state.paused and not self._stopping and not self._halt:
                         self.commit()
                         await asyncio.sleep(0.1)
                         continue
@@ -228,12 +246,13 @@ class Engine:
                 )
                 for task in sorted(done, key=lambda t: int(self._tasks[t].id[1:])):
                     await self._finish(task, self._tasks.pop(task))
-            if not self.state.paused or self._stopping:
+            if not self._halt and (not self.state.paused or self._stopping):
                 self._end()
         finally:
+            self.meta.unwatch()
             for task in self._tasks:
                 task.cancel()
-            self.log.commit()
+            self.log.close()
         return self.state
 
     def _end(self) -> None:
@@ -247,7 +266,7 @@ class Engine:
         self.write_results()
 
     def _ready(self) -> list[_Turn]:
-        if self._stopping or (self.state.paused and self._step_budget <= 0):
+        if self._stopping or self._halt or (self.state.paused and self._step_budget <= 0):
             return []
         busy = {t.role.name for t in self._tasks.values()}
         agents = sum(1 for t in self._tasks.values() if t.role.kind == "agent")
@@ -310,8 +329,10 @@ class Engine:
             self._commit_experiment(turn, outcome)
 
     def _pause(self, reason: str) -> None:
-        self._stopping = self._stopping or ""
-        self.emit("paused", {"reason": reason})
+        """Stop stepping: the run ends this session paused, and `orgloop resume` continues it."""
+        self._halt = True
+        if not self.state.paused:
+            self.emit("paused", {"reason": reason})
         self.commit()
 
     # ---- agent turns
@@ -319,13 +340,15 @@ class Engine:
         role = turn.role
         toolbox = Toolbox(self, role, turn.id)
         memory = self.read_memory(role.name)
-        ledger = summarize(self.state, self.org)
+        if self._ledger is None:
+            self._ledger = summarize(self.state, self.org)
+        ledger = self._ledger
         seed = f"{self.state.config.get('seed', 0)}:{role.name}:{self.state.role_turns[role.name]}"
         ctx = TurnContext(
             org=self.org,
             role=role,
             message=turn.message,
-            prompt=render_prompt(self.org, role, ledger, memory),
+            render=lambda: render_prompt(self.org, role, ledger, memory),
             ledger=ledger,
             state=self.state,
             tools=toolbox,
@@ -358,10 +381,12 @@ class Engine:
                 "tool_calls": box.calls,
             },
         )
-        self.commit()
+        if moves or box.notes or self.meta.unsettled:  # effects outside the log wait for it
+            self.commit()
         for branch_move in moves:
             if branch_move:
                 self.repo.move_branch(self.state.branch, *branch_move)
+        self.meta.settle()  # an accepted org edit: move the branch to it, reload the org
         if box.notes:
             self.append_memory(turn.role.name, turn.id, box.notes)
         if moves:
@@ -373,7 +398,7 @@ class Engine:
         commit = ""
         old = self.state.incumbent
         if d["verdict"] == "keep":
-            tree = self.repo.run("rev-parse", f"{exp.commit}^{{tree}}").strip()
+            tree = self.meta.keep_tree(exp.commit, old)  # org edits since the experiment stay
             commit = self.repo.commit_tree(
                 tree,
                 old,
@@ -613,8 +638,10 @@ class Engine:
         return self.org.root / MEMORY / f"{role}.md"
 
     def read_memory(self, role: str) -> str:
-        path = self.memory_path(role)
-        return path.read_text(encoding="utf-8")[-4000:] if path.exists() else ""
+        if role not in self._memory:
+            path = self.memory_path(role)
+            self._memory[role] = path.read_text(encoding="utf-8")[-4000:] if path.exists() else ""
+        return self._memory[role]
 
     def append_memory(self, role: str, turn: str, notes: list[str]) -> None:
         path = self.memory_path(role)
@@ -624,6 +651,7 @@ class Engine:
             return  # already written before a crash; the turn is committed once
         with open(path, "a", encoding="utf-8") as f:
             f.write("".join(f"- {n} {tag}\n" for n in notes))
+        self._memory.pop(role, None)
 
     def write_results(self) -> None:
         text = results_tsv(self.state, self.org)
@@ -686,7 +714,7 @@ def snapshot_org(repo: Git, commit: str, run_dir: Path) -> Org:
         capture_output=True,
         check=True,
     ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    subprocess.run(["tar", "-x", "-m", "-C", str(dest)], input=archive, check=True)
     return replace(load_org(dest), root=repo.root)
 
 

@@ -1,6 +1,7 @@
 """The event log: every fact about a run, appended to `events.jsonl`, one JSON object a line.
 
-A run's state is a fold over its events (`state.fold`), so resuming is replaying. The log only
+Each line is `{"seq": N, "t": unix seconds, "kind": "...", "data": {...}}`. A run's state is a
+fold over its events (`state.fold`), so resuming is replaying. The log only
 appends and reads. Appends are buffered and made durable together by `commit()` (write, flush,
 fsync): the engine commits before anything leaves the process (an experiment starting, a branch
 moving), so the durable log is always a prefix of what happened. A torn last line — a crash in the
@@ -8,18 +9,19 @@ middle of a write — is tolerated on read and trimmed on reopen.
 
 Event kinds (the `data` each carries is documented in docs/architecture.md):
 run_started, run_resumed, message_sent, turn_started, llm_call, tool_call, turn_completed,
-experiment_started, experiment_finished, decision, org_edited, org_rejected, org_reverted,
-control, budget_exhausted, paused, resumed, error, run_finished.
+experiment_started, experiment_finished, decision, org_proposed, org_edited, org_rejected,
+org_reverted, control, budget_exhausted, paused, resumed, error, run_finished.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 FORMAT = 1
 """Bumped when an event's meaning changes; run_started records it."""
@@ -36,6 +38,7 @@ KINDS = frozenset(
         "experiment_started",
         "experiment_finished",
         "decision",
+        "org_proposed",
         "org_edited",
         "org_rejected",
         "org_reverted",
@@ -60,22 +63,24 @@ class Event:
     kind: str
     data: dict[str, Any]
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {"seq": self.seq, "t": round(self.t, 6), "kind": self.kind, **self.data},
-            separators=(",", ":"),
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"seq": self.seq, "t": round(self.t, 6), "kind": self.kind, "data": self.data},
             default=str,
+            option=orjson.OPT_NON_STR_KEYS,
         )
 
     @staticmethod
-    def from_json(line: str) -> Event:
-        obj = json.loads(line)
+    def from_json(line: bytes | str) -> Event:
+        obj = orjson.loads(line)
         if not isinstance(obj, dict):
             raise ValueError("not a JSON object")
-        seq, t, kind = obj.pop("seq"), obj.pop("t"), obj.pop("kind")
+        seq, t, kind, data = obj["seq"], obj["t"], obj["kind"], obj["data"]
         if not isinstance(seq, int) or not isinstance(kind, str) or kind not in KINDS:
             raise ValueError(f"not an orgloop event: kind {kind!r}")
-        return Event(seq, float(t), kind, obj)
+        if not isinstance(data, dict):
+            raise ValueError("its data is not an object")
+        return Event(seq, float(t), kind, data)
 
 
 def read_events(path: Path) -> list[Event]:
@@ -96,8 +101,8 @@ def iter_events(path: Path, start: int = 0) -> Iterator[Event]:
             if not raw.endswith(b"\n"):
                 return  # torn tail from a crash mid-write: not yet a fact
             try:
-                ev = Event.from_json(raw.decode("utf-8"))
-            except (ValueError, KeyError, UnicodeDecodeError) as e:
+                ev = Event.from_json(raw)
+            except (ValueError, KeyError, TypeError) as e:
                 raise LogError(
                     f"{path}:{lineno}: not an orgloop event ({e}); "
                     "is this an orgloop run folder? If it was truncated by hand, cut it before "
@@ -116,9 +121,9 @@ class EventLog:
         self.path = path
         self.durable = durable
         self.next_seq = next_seq
-        self._buffer: list[str] = []
+        self._buffer: list[bytes] = []
         self._trim_torn_tail()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the log
+        self._file: BinaryIO | None = None
 
     def _trim_torn_tail(self) -> None:
         if not self.path.exists():
@@ -133,7 +138,7 @@ class EventLog:
             raise ValueError(f"unknown event kind {kind!r}")
         ev = Event(self.next_seq, t, kind, data)
         self.next_seq += 1
-        self._buffer.append(ev.to_json() + "\n")
+        self._buffer.append(ev.to_json() + b"\n")
         return ev
 
     @property
@@ -143,12 +148,17 @@ class EventLog:
     def commit(self) -> None:
         if not self._buffer:
             return
-        self._file.write("".join(self._buffer))
+        if self._file is None:
+            self._file = open(self.path, "ab")  # noqa: SIM115 - open until close()
+        self._file.write(b"".join(self._buffer))
         self._buffer.clear()
         self._file.flush()
         if self.durable:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Commit and release the file; appending again reopens it."""
         self.commit()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -139,7 +139,7 @@ class OfflineBrain:
         flags = set(d.get("flags", [])) & BLOCKING
         gain = metric_def.gain(metric, inc) if metric is not None and inc is not None else None
         keep = not flags and d.get("status") == OK and gain is not None and gain > margin
-        sig = f"{gain / sigma:.1f} sigma" if gain is not None and sigma else "noise unknown"
+        sig = f"{gain / sigma:.1f} sigma" if gain is not None and sigma else f"noise {sigma:g}"
         verdict = "KEEP" if keep else "DISCARD"
         why = (
             f"flags: {', '.join(sorted(flags))}"

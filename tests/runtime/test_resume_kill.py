@@ -1,0 +1,79 @@
+"""kill -9 at any moment, then resume: the run finishes, no message is lost or handled twice, and
+results.tsv agrees with the run branch. Real processes, real experiments (tinylm, tiny budget)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from _orgs import small_org
+from orgloop.runtime._git import Git
+from orgloop.runtime.engine import Engine
+from orgloop.runtime.events import read_events
+from orgloop.runtime.offline import OfflineBrain
+
+RUNNER = """
+import asyncio, sys
+from orgloop.runtime.engine import Engine
+from orgloop.runtime.offline import OfflineBrain
+engine = Engine.start(sys.argv[1], brain=OfflineBrain(), run_id="killed")
+asyncio.run(engine.run())
+"""
+
+
+def lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", [6, 40])
+def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) -> None:
+    root = small_org(tmp_path / "org", experiments=2, baseline_runs=1)
+    env = {**os.environ, "TINYLM_BUDGET": "0.03"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(root)], env=env, start_new_session=True
+    )
+    log = root / ".orgloop" / "runs" / "killed" / "events.jsonl"
+    deadline = time.monotonic() + 60
+    while lines(log) < kill_at and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_events(log)
+    assert before and before[-1].kind != "run_finished", "killed before the end"
+
+    os.environ["TINYLM_BUDGET"] = "0.03"
+    try:
+        engine = Engine.resume(log.parent, brain=OfflineBrain())
+        asyncio.run(engine.run())
+    finally:
+        del os.environ["TINYLM_BUDGET"]
+    events = read_events(log)
+    assert events[-1].kind == "run_finished"
+    consumed = Counter(e.data["message"] for e in events if e.kind == "turn_completed")
+    assert max(consumed.values()) == 1, "a message was handled twice"
+    state = engine.state
+    assert not state.pending
+    assert len(state.candidates()) == 2 and all(e.decision for e in state.candidates())
+    decisions = Counter(e.data["experiment"] for e in events if e.kind == "decision")
+    assert max(decisions.values()) == 1
+    # results.tsv agrees with the run branch: its kept commits, in order, are the branch's history
+    rows = [r.split("\t") for r in (log.parent / "results.tsv").read_text().splitlines()[1:]]
+    kept = [r[0] for r in rows if r[3] == "keep"]
+    git = Git(root)
+    history = [c[:7] for c in git.run("rev-list", "--reverse", state.branch).split()]
+    assert kept == [c for c in history if c in kept]
+    assert git.head(state.branch) == state.incumbent
+    if kept:
+        assert history[-1] == kept[-1]
+    assert len(rows) == 1 + 2  # one baseline, two candidates, each once
