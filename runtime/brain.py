@@ -29,19 +29,6 @@ class ToolResult:
     """A structured result for in-process brains (a message id, a file's text)."""
 
 
-@dataclass(frozen=True)
-class Usage:
-    """One LLM call's accounting, reported by a brain through `TurnContext.record_llm_call`."""
-
-    model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read: int = 0
-    cache_write: int = 0
-    usd: float = 0.0
-    seconds: float = 0.0
-
-
 @dataclass
 class TurnContext:
     org: Org

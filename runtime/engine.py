@@ -515,6 +515,7 @@ class Engine:
             "gpu_seconds": b.gpu_seconds is not None and s.gpu_seconds >= b.gpu_seconds,
         }
         for name, over in spent.items():
+            over = over or name in s.exhausted  # a brain may declare it spent before a call
             if over and not self._stopping:
                 if name not in s.exhausted:
                     self.emit("budget_exhausted", {"budget": name})

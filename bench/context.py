@@ -1,0 +1,161 @@
+"""How big an AnthropicBrain prompt is, and how much of it the cache serves.
+
+1. Prompt tokens of a role's first call in a turn (system + tools + first message, estimated as
+   JSON characters / 4) with 10, 100 and 1,000 experiments in the ledger: the state is a fold of
+   synthetic events, the ledger is `runtime.ledger.summarize`, the request is the brain's own
+   `build_request`. Goal: flat. Later calls of a turn add that turn's tool results, at most
+   `max_steps` of them, each clipped.
+2. The share of input tokens served from the cache, cache_read / (input + cache_read +
+   cache_write), from the usage in recorded runs: the committed cassette (2 experiments, real
+   training) and a fresh recording of a longer run (--experiments N, default 10, instant
+   experiments). Goal: above 80 %. The usage is the local test server's accounting
+   (tests/runtime/_messages_server.py), not Anthropic's: the real API caches only prefixes above
+   a minimum length and for five minutes, and real models write longer answers.
+
+Run: python bench/context.py [--experiments N] [CASSETTE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from orgloop.org import load_org, render_prompt
+from orgloop.org._model import Org
+from orgloop.runtime.anthropic_brain import build_request, estimate_tokens
+from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.events import Event
+from orgloop.runtime.ledger import summarize
+from orgloop.runtime.scaffold import init_org
+from orgloop.runtime.state import Message, RunState
+from orgloop.runtime.tools import Toolbox
+
+ROOT = Path(__file__).resolve().parents[1]
+CASSETTE = ROOT / "tests" / "data" / "cassettes" / "default-org.jsonl"
+KNOBS = ("LR", "HIDDEN", "CONTEXT", "EMBED", "BATCH", "ACT", "INIT_SCALE")
+
+
+def synthetic_state(n: int) -> RunState:
+    """A run with three baselines and `n` decided experiments, every tenth one kept."""
+    state, seq = RunState(), 0
+
+    def emit(kind: str, data: dict[str, Any]) -> None:
+        nonlocal seq
+        state.apply(Event(seq, float(seq), kind, data))
+        seq += 1
+
+    emit("run_started", {"run_id": "bench", "branch": "orgloop/bench", "base": "0" * 40})
+    metric = 1.2
+    for i in range(1, n + 4):
+        baseline = i <= 3
+        description = "baseline" if baseline else f"{KNOBS[i % len(KNOBS)]} {i} -> {i + 1}"
+        emit(
+            "experiment_started",
+            {
+                "id": f"e{i}",
+                "turn": f"t{i}",
+                "message": f"m{i}",
+                "baseline": baseline,
+                "description": description,
+            },
+        )
+        value = 1.2 + 0.001 * (i % 3) if baseline else metric + 0.01 * ((i * 7) % 5 - 1)
+        emit(
+            "experiment_finished",
+            {"id": f"e{i}", "status": "ok", "metric": value, "commit": f"{i:040x}"},
+        )
+        if not baseline:
+            keep = i % 10 == 0 and value < metric
+            metric = value if keep else metric
+            emit(
+                "decision",
+                {
+                    "experiment": f"e{i}",
+                    "verdict": "keep" if keep else "discard",
+                    "reason": "bench",
+                    "commit": f"{i:040x}" if keep else "",
+                },
+            )
+    return state
+
+
+def first_request(org: Org, role: str, experiments: int) -> dict[str, Any]:
+    state = synthetic_state(experiments)
+    ledger = summarize(state, org)
+    r = org.roles[role]
+    msg = Message("m1", "pi", role, "direction", "Change LR: it helped last time.", {}, "t1")
+    ctx = TurnContext(
+        org=org,
+        role=r,
+        message=msg,
+        render=lambda: render_prompt(org, r, ledger, ""),
+        ledger=ledger,
+        state=state,
+        tools=Toolbox(None, r, "t1"),  # type: ignore[arg-type]  # schemas() needs no engine
+        turn_id="t1",
+        seed="bench",
+    )
+    return build_request(ctx, org.program.model, 4096)
+
+
+def cache_share(path: Path) -> tuple[float, int, dict[str, int]]:
+    totals = {"input": 0, "cache_read": 0, "cache_write": 0}
+    calls = 0
+    for line in path.read_text().splitlines():
+        usage = json.loads(line)["response"].get("usage", {})
+        totals["input"] += usage.get("input_tokens", 0)
+        totals["cache_read"] += usage.get("cache_read_input_tokens", 0)
+        totals["cache_write"] += usage.get("cache_creation_input_tokens", 0)
+        calls += 1
+    return totals["cache_read"] / max(1, sum(totals.values())), calls, totals
+
+
+def record_run(experiments: int, cassette: Path) -> None:
+    """The default org against the test server's scripted roles, recorded to `cassette`."""
+    sys.path.insert(0, str(ROOT / "tests" / "runtime"))
+    from _messages_server import MessagesServer, small_org, tinylm_model, toy_score
+    from orgloop.runtime.anthropic_brain import AnthropicBrain
+    from orgloop.runtime.engine import Engine
+    from orgloop.runtime.testing import InstantExecutor
+
+    with tempfile.TemporaryDirectory() as tmp, MessagesServer(tinylm_model) as srv:
+        org = small_org(Path(tmp) / "org", budget={"experiments": experiments}, meta={"every": 4})
+        brain = AnthropicBrain(api_key="bench", base_url=srv.url, record=cassette)
+        engine = Engine.start(org, brain=brain, executor=InstantExecutor(toy_score))
+        asyncio.run(engine.run())
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", type=int, default=10)
+    parser.add_argument("cassettes", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        org = load_org(init_org(Path(tmp) / "org"))
+        print("prompt tokens of a turn's first call (JSON chars / 4), by experiments in the ledger")
+        print(f"{'role':10} {'10':>8} {'100':>8} {'1,000':>8}")
+        for role in ("pi", "engineer", "critic", "reviewer", "meta"):
+            sizes = [estimate_tokens(first_request(org, role, n)) for n in (10, 100, 1000)]
+            print(f"{role:10} " + " ".join(f"{s:8,}" for s in sizes))
+        print()
+        paths = args.cassettes or [CASSETTE]
+        if not args.cassettes and args.experiments:
+            fresh = Path(tmp) / f"default-org-{args.experiments}-experiments.jsonl"
+            record_run(args.experiments, fresh)
+            paths.append(fresh)
+        print("share of input tokens read from the cache (goal above 80 %)")
+        for path in paths:
+            share, calls, t = cache_share(path)
+            print(
+                f"{path.name}: {share:.1%} over {calls} calls (read {t['cache_read']:,}, "
+                f"written {t['cache_write']:,}, uncached {t['input']:,})"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

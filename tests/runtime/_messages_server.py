@@ -1,0 +1,416 @@
+"""A local stand-in for the Messages API: POST /v1/messages on 127.0.0.1, answered from a script.
+
+The real anthropic SDK talks to it through `base_url`, so tests exercise the SDK's own request
+building, headers, retries and parsing — no monkeypatching, no network. It records every request
+(headers and body), asks a `model` callable for the answer to each, and can inject faults before
+the model is asked: an HTTP status with headers (429/529 with `retry-after-ms`, 500), a dropped
+connection, a slow answer, a body that is not JSON.
+
+Usage is computed the way the API reports it, so cache figures mean something: tokens are
+estimated as JSON characters / 4; the prompt is the sequence tools → system blocks → message
+blocks; a prefix that ends at a `cache_control` breakpoint is written to the cache, and a later
+request whose prefix matches one written before reads it. This is the server's accounting, not
+Anthropic's: the real API also needs a minimum prefix length (1,024+ tokens) and expires entries
+after five minutes, which this server ignores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+from orgloop.runtime._git import Git
+from orgloop.runtime.scaffold import init_org
+
+Block = dict[str, Any]
+Model = Callable[[dict[str, Any]], "Reply"]
+
+
+@dataclass
+class Reply:
+    """What the scripted model answers: content blocks; stop_reason follows from them."""
+
+    content: list[Block]
+    stop_reason: str | None = None
+
+
+def text(s: str) -> Block:
+    return {"type": "text", "text": s}
+
+
+_ids = iter(range(1, 10**9))
+
+
+def tool_use(name: str, **args: Any) -> Block:
+    return {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": name, "input": args}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure: `status` (with headers), `drop`, `slow` (then answer), `malformed`."""
+
+    kind: str
+    status: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    seconds: float = 0.0
+
+
+def status(code: int, retry_after_ms: int | None = 10) -> Fault:
+    headers = (("retry-after-ms", str(retry_after_ms)),) if retry_after_ms is not None else ()
+    return Fault("status", code, headers)
+
+
+DROP = Fault("drop")
+MALFORMED = Fault("malformed")
+
+
+def slow(seconds: float) -> Fault:
+    return Fault("slow", seconds=seconds)
+
+
+@dataclass
+class Seen:
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class MessagesServer:
+    model: Model
+    requests: list[Seen] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    """Every message answered with 200, in order."""
+    faults: deque[Fault] = field(default_factory=deque)
+    always: Fault | None = None
+    """A fault given to every request while set (a persistent outage)."""
+    _written: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def inject(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def __enter__(self) -> MessagesServer:
+        self._httpd = _Server(("127.0.0.1", 0), _handler(self))
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._httpd is not None
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    # ---- what the handler asks
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            if self.always is not None:
+                return self.always
+            return self.faults.popleft() if self.faults else None
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        reply = self.model(body)
+        uses = [b for b in reply.content if b.get("type") == "tool_use"]
+        stop = reply.stop_reason or ("tool_use" if uses else "end_turn")
+        with self._lock:
+            usage = self.usage(body, reply.content)
+            self.responses.append(
+                response := {
+                    "id": f"msg_{len(self.responses):06d}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", ""),
+                    "content": reply.content,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+            )
+        return response
+
+    def usage(self, body: dict[str, Any], content: list[Block]) -> dict[str, int]:
+        """The cache accounting described in the module docstring."""
+        blocks = list(_prompt_blocks(body))
+        total, cached, cache_end = 0, 0, 0
+        digest = hashlib.sha256()
+        prefixes: list[str] = []
+        for block, breakpoint in blocks:
+            total += _tokens(block)
+            digest.update(json.dumps(block, sort_keys=True).encode())
+            key = digest.hexdigest()
+            if key in self._written:
+                cached = total
+            if breakpoint:
+                prefixes.append(key)
+                cache_end = total
+        self._written.update(prefixes)
+        write = max(0, cache_end - cached)
+        return {
+            "input_tokens": total - cached - write,
+            "output_tokens": sum(_tokens(b) for b in content),
+            "cache_read_input_tokens": cached,
+            "cache_creation_input_tokens": write,
+        }
+
+
+def _prompt_blocks(body: dict[str, Any]) -> Iterator[tuple[Block, bool]]:
+    """The prompt in cache order, each block without its cache_control, and whether it had one."""
+
+    def strip(block: Block) -> tuple[Block, bool]:
+        return {k: v for k, v in block.items() if k != "cache_control"}, "cache_control" in block
+
+    for tool in body.get("tools", []):
+        yield strip(tool)
+    system = body.get("system", [])
+    for block in [text(system)] if isinstance(system, str) else system:
+        yield strip(block)
+    for msg in body.get("messages", []):
+        content = msg["content"]
+        for block in [text(content)] if isinstance(content, str) else content:
+            b, mark = strip(block)
+            yield {"role": msg["role"], **b}, mark
+
+
+def _tokens(block: Block) -> int:
+    return max(1, len(json.dumps(block)) // 4)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections are deliberate here; no traceback on stderr
+
+
+def _handler(server: MessagesServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            raw = self.rfile.read(length)
+            if self.path.split("?")[0] != "/v1/messages":
+                return self._send(404, _error("not_found_error", self.path))
+            body = json.loads(raw)
+            server.requests.append(Seen({k.lower(): v for k, v in self.headers.items()}, body))
+            fault = server.next_fault()
+            if fault is None or fault.kind == "slow":
+                answer = json.dumps(server.answer(body)).encode()
+                if fault is not None:
+                    time.sleep(fault.seconds)  # answered (and counted in responses) first
+                return self._send(200, answer)
+            if fault.kind == "status":
+                kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(fault.status)
+                payload = _error(kind or "api_error", f"injected {fault.status}")
+                return self._send(fault.status, payload, dict(fault.headers))
+            if fault.kind == "malformed":
+                return self._send(200, b'{"id": "msg_broken", "content": [')
+            # drop: close the socket without a byte of answer
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+        def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.send_header("request-id", f"req_{len(server.requests):06d}")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+def _error(kind: str, message: str) -> bytes:
+    return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+
+
+# ---- a scripted model for the default org
+ROLE_MARKS = {
+    "You are the principal investigator": "pi",
+    "You are the research engineer": "engineer",
+    "You are the critic": "critic",
+    "You are the reviewer": "reviewer",
+    "You are the meta-agent": "meta",
+}
+
+
+@dataclass
+class Turn:
+    """What a scripted model sees of a request: the role, the message, how far the turn got."""
+
+    role: str
+    kind: str
+    body: str
+    system: str
+    step: int
+    """Model calls before this one in the turn (the assistant messages so far)."""
+    results: list[Block]
+    """The tool results (or nudge text) of the newest user message."""
+
+
+def read_turn(body: dict[str, Any]) -> Turn:
+    system = "".join(b["text"] for b in body["system"])
+    role = next((r for mark, r in ROLE_MARKS.items() if mark in system), "?")
+    messages = body["messages"]
+    first = messages[0]["content"][0]["text"]
+    m = re.match(r"A `(\w+)` message from (\w+):\n\n", first)
+    kind = m.group(1) if m else "?"
+    rest = first[m.end() :] if m else first
+    text_body = re.split(r"\n\n(?:Its data: |Handle it as)", rest)[0]
+    step = sum(1 for msg in messages if msg["role"] == "assistant")
+    return Turn(role, kind, text_body, system, step, messages[-1]["content"])
+
+
+def tinylm_model(body: dict[str, Any]) -> Reply:
+    """The default org's roles, scripted: each answers its message with the tools its role file
+    asks for (the PI directs and decides, the engineer reads train.py, edits one knob and sends
+    the experiment, the critic and reviewer pass the result on, the meta-agent takes a note)."""
+    t = read_turn(body)
+    if t.step > 0 and not any(r.get("type") == "tool_result" for r in t.results):
+        return Reply([text("Nothing more to do.")])  # the nudge: give up
+    script = {"pi": _pi, "engineer": _engineer, "critic": _critic, "reviewer": _reviewer}
+    act = script.get(t.role, _meta)
+    return Reply(act(t) or [text("Done.")])
+
+
+def _pi(t: Turn) -> list[Block] | None:
+    if t.step == 0 and t.kind == "kickoff":
+        return [
+            tool_use("note", text="Kickoff: first directions were LR and HIDDEN."),
+            tool_use("send", kind="direction", body="Change LR: the baseline step looks small."),
+            tool_use("send", kind="direction", body="Change HIDDEN: try a wider layer."),
+        ]
+    if t.step == 0 and t.kind == "review":
+        exp = re.search(r"\be\d+\b", t.body)
+        verdict = "keep" if t.body.startswith("KEEP") else "discard"
+        return [
+            tool_use(
+                "decide",
+                experiment=exp.group(0) if exp else "?",
+                verdict=verdict,
+                reason=t.body[:200],
+            ),
+            tool_use("send", kind="direction", body="Change LR: follow the last result."),
+        ]
+    if t.step == 1 and t.kind == "review" and t.results[0].get("is_error"):
+        exp = re.search(r"\be\d+\b", t.body)
+        refusal = t.results[0]["content"]
+        return [
+            tool_use(
+                "decide",
+                experiment=exp.group(0) if exp else "?",
+                verdict="discard",
+                reason=f"could not keep: {refusal}"[:200],
+            )
+        ]
+    if t.step == 0:  # a question
+        return [tool_use("send", kind="direction", body="Change LR: any step you like.")]
+    return None
+
+
+def _engineer(t: Turn) -> list[Block] | None:
+    if t.step == 0:
+        return [tool_use("read_file", path="train.py")]
+    if t.step == 1 and not t.results[0].get("is_error"):
+        source = t.results[0]["content"]
+        knob = (re.match(r"Change (\w+)", t.body) or re.match("(LR)", "LR")).group(1)
+        line = re.search(rf"^{knob} = (.+)$", source, re.MULTILINE)
+        if line is None:
+            return [tool_use("send", kind="question", body=f"train.py has no {knob} line.")]
+        old = line.group(1)
+        new = f"{float(old) * 1.5:.3g}" if knob == "LR" else str(min(512, int(old) * 2))
+        return [
+            tool_use(
+                "edit_file", path="train.py", old_string=line.group(0), new_string=f"{knob} = {new}"
+            ),
+            tool_use("send", kind="experiment", body=f"{knob} {old} -> {new}: {t.body}"),
+        ]
+    return None
+
+
+def _critic(t: Turn) -> list[Block] | None:
+    if t.step == 0:
+        flags = "no flags" if ": ok," in t.body else "crash: the experiment did not finish"
+        return [tool_use("send", kind="checked", body=f"{t.body}\n\n{flags}")]
+    return None
+
+
+def _reviewer(t: Turn) -> list[Block] | None:
+    if t.step > 0:
+        return None
+    exp = re.search(r"\be\d+\b", t.body)
+    metric = re.search(r"= ([0-9.]+)", t.body)
+    incumbent = re.search(r"Incumbent: ([0-9.]+)", t.system)
+    keep = bool(
+        metric
+        and incumbent
+        and "no flags" in t.body
+        and float(metric.group(1)) < float(incumbent.group(1)) - 0.0005
+    )
+    verdict = "KEEP" if keep else "DISCARD"
+    name = exp.group(0) if exp else "?"
+    return [tool_use("send", kind="review", body=f"{verdict} {name}: {t.body.splitlines()[0]}")]
+
+
+def _meta(t: Turn) -> list[Block] | None:
+    if t.step == 0:
+        return [tool_use("read_file", path="roles/engineer.md")]
+    if t.step == 1:
+        return [tool_use("note", text=f"{t.body}: too few experiments to change the org yet.")]
+    return None
+
+
+# ---- orgs for these tests
+def small_org(root: Path, **settings: Any) -> Path:
+    """The default org (`orgloop init`), made small: two experiments, one baseline run, a meta
+    window after two decisions, TINYLM_BUDGET passed to experiments. `settings` merge into the
+    ORG.md frontmatter one level deep (`budget={"tokens": 3000}`)."""
+    init_org(root)
+    path = root / "ORG.md"
+    _, frontmatter, body = path.read_text(encoding="utf-8").split("---\n", 2)
+    data = yaml.safe_load(frontmatter)
+    changes: dict[str, Any] = {
+        "budget": {"experiments": 2},
+        "experiment": {"baseline_runs": 1, "env": ["TINYLM_BUDGET"]},
+        "meta": {"every": 2},
+    }
+    for key, value in settings.items():
+        changes[key] = {**changes.get(key, {}), **value} if isinstance(value, dict) else value
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    path.write_text("---\n" + yaml.safe_dump(data, sort_keys=False) + "---\n" + body, "utf-8")
+    Git(root).commit_all("test settings")
+    return root
+
+
+def toy_score(files: dict[str, str]) -> float:
+    """A deterministic stand-in for training tinylm: better near LR 0.01 and HIDDEN 256."""
+    src = files["train.py"]
+    lr = float(re.search(r"^LR = (.+)$", src, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    hidden = int(re.search(r"^HIDDEN = (.+)$", src, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return round(2.0 + 0.3 * abs(math.log10(lr / 0.01)) + abs(hidden - 256) / 1000, 6)
