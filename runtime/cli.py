@@ -4,7 +4,8 @@ Each command is two small functions: `_add_NAME(sub)` declares the subcommand an
 `cmd_NAME(args)` does the work by calling the library and returns the exit code. A new command is
 one more pair and one more entry in `COMMANDS`; nothing else here changes.
 
-Exit codes: 0 done (or clean), 1 findings (`check`), 2 bad input or usage. Bad input — an org that
+Exit codes: 0 done (or clean), 1 findings (`check`) or a run that ended in error, 2 bad input or
+usage, 3 a run that paused (`orgloop resume` continues it), 130 interrupted. Bad input — an org that
 does not load, a missing file, a folder `init` refuses — is a message on stderr, never a traceback.
 Configuration lives in the org's files, not in flags; this module validates nothing itself.
 """
@@ -22,7 +23,10 @@ from typing import TextIO, TypeAlias
 from orgloop import __version__
 
 from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
+from . import runner
 from ._git import GitError
+from .brains import NAMES, BrainChoiceError
+from .engine import RunError
 from .scaffold import ScaffoldError, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -145,9 +149,110 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- orgloop run / resume
+
+
+def _add_brain_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("brain")
+    g.add_argument(
+        "--brain",
+        choices=NAMES,
+        default=None,
+        help="who thinks for the roles (default: anthropic when ANTHROPIC_API_KEY or "
+        "ANTHROPIC_AUTH_TOKEN is set, else offline)",
+    )
+    g.add_argument("--model", default=None, help="model for roles whose model is `inherit`")
+    g.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every API request and response to a cassette",
+    )
+    g.add_argument(
+        "--cassette",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the cassette the replay brain reads",
+    )
+    o = p.add_argument_group("output")
+    o.add_argument("--json", action="store_true", help="every event as a JSON line on stdout")
+    o.add_argument("--tui", action="store_true", help="watch the run in the terminal UI")
+
+
+def _add_run(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run an org until its budget is spent",
+        description="Run an org headless (or with --tui). With no ORG, the built-in tinylm org "
+        "runs in a fresh folder ./orgloop-tinylm. Exit 0 finished, 1 error, 2 bad input, "
+        "3 paused (continue with orgloop resume).",
+    )
+    p.add_argument(
+        "org",
+        nargs="?",
+        type=Path,
+        metavar="ORG",
+        help="org folder; default: the built-in tinylm org in a fresh folder",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed for the offline policies")
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the fresh built-in org folder goes (default: here)",
+    )
+    _add_brain_flags(p)
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return runner.run(
+        args.org,
+        brain=args.brain,
+        model=args.model,
+        record=args.record,
+        cassette=args.cassette,
+        seed=args.seed,
+        json_lines=args.json,
+        tui=args.tui,
+        dest=args.dir,
+    )
+
+
+def _add_resume(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "resume",
+        help="continue a run that was killed or paused",
+        description="Replay a run folder's events.jsonl and go on from where it stopped.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN", help="the run folder (ORG/.orgloop/runs/ID)")
+    _add_brain_flags(p)
+    p.set_defaults(func=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return runner.resume(
+        args.run,
+        brain=args.brain,
+        model=args.model,
+        record=args.record,
+        cassette=args.cassette,
+        json_lines=args.json,
+        tui=args.tui,
+    )
+
+
 # ---- the parser and the entry point
 
-COMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_check, _add_graph, _add_init)
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    _add_run,
+    _add_resume,
+    _add_check,
+    _add_graph,
+    _add_init,
+)
 """Every subcommand, in the order `orgloop --help` lists them."""
 
 
@@ -179,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except OrgError as e:
         print("orgloop: the org does not load:", file=sys.stderr)
         print_findings(e.findings, sys.stderr)
-    except (ScaffoldError, GitError, OSError) as e:
+    except (ScaffoldError, GitError, OSError, RunError, BrainChoiceError) as e:
         print(f"orgloop: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print("orgloop: interrupted", file=sys.stderr)
