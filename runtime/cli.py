@@ -244,11 +244,82 @@ def cmd_resume(args: argparse.Namespace) -> int:
     )
 
 
+# ---- orgloop report / batch
+
+
+def _add_report(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write report.md and progress.png for a run",
+        description="Write RUN/report.md and RUN/progress.png from the run's events (also done "
+        "at the end of every run). A half-written run gets a report of what is there.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, write_report
+
+    try:
+        result = write_report(args.run)
+    except ReportError as e:
+        print(f"orgloop report: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    for path in result.paths:
+        print(display_path(path))
+    for note in result.missing:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_batch(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="run orgs over seeds, headless, and compare them",
+        description="Run each ORG (default: the built-in org) once per seed, sharing the "
+        "experiment slots, then print and save a comparison table (mean ± SEM of the best).",
+    )
+    p.add_argument("orgs", nargs="*", type=Path, metavar="ORG")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 for every org (default 3)")
+    p.add_argument("--experiments", type=int, default=None, help="override budget.experiments")
+    p.add_argument("--out", type=Path, default=None, help="folder for the runs and the tables")
+    p.add_argument("--brain", choices=NAMES, default=None)
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    import time
+
+    from .batch import BatchError, run_batch
+    from .brains import make_brain
+
+    make_brain(args.brain)  # flags checked before anything runs
+    out = args.out or Path(time.strftime("orgloop-batch-%Y%m%d-%H%M%S"))
+    try:
+        result = run_batch(
+            args.orgs,
+            list(range(args.seeds)),
+            out=out,
+            brain_factory=lambda: make_brain(args.brain),
+            budget_experiments=args.experiments,
+            progress=print,
+        )
+    except BatchError as e:
+        print(f"orgloop batch: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    print(result.format_table())
+    print(f"tables and runs in {display_path(out)}")
+    return EXIT_OK if all(r.ok for r in result.runs) else EXIT_FINDINGS
+
+
 # ---- the parser and the entry point
 
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_run,
     _add_resume,
+    _add_report,
+    _add_batch,
     _add_check,
     _add_graph,
     _add_init,

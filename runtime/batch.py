@@ -1,0 +1,450 @@
+"""`orgloop batch`: several orgs, or one org over several seeds, run headless side by side.
+
+`run_batch(orgs, seeds, out=..., brain_factory=...)` copies each org into `out/<name>-seed<k>`
+(the built-in org through `init_org`, any other folder as it is, its .git included, its .orgloop
+left behind), optionally sets the copy's experiment budget, and runs every copy's engine in one
+asyncio loop. The engines share the experiment slots: each engine sees the executor's slot count,
+and `SharedSlots` lets no more than that many experiments run at once across all of them. When
+all are done it writes each run's report.md and progress.png, and in `out` a comparison —
+batch.md (per org: mean ± SEM of the best metric, experiments to reach the best, cost; then one
+row per run) with batch.csv (per org) and runs.csv (per run).
+
+A run that fails — its org does not load, its copy cannot be made, an engine raises, its brain
+fails and the run pauses — is reported as failed with the reason; the others finish. It does not
+resume a batch, run engines in separate processes (one brain that blocks the loop blocks all), or
+say which org is better: it gives means, SEMs and n, and leaves the judging to the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+import re
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..org import OrgError, builtin_org_dir, load_org
+from .brain import Brain
+from .engine import Engine
+from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
+from .report import ReportError, RunSummary, write_report
+from .scaffold import init_org
+
+Progress = Callable[[str], None]
+"""Where run_batch says that a run finished or failed, one line each (the CLI passes print)."""
+
+
+class BatchError(Exception):
+    """The batch as a whole cannot start (bad arguments, `out` already holds these runs)."""
+
+
+class SharedSlots:
+    """An executor that lends `inner`'s slots to several engines: each engine may start
+    `slots` experiments, and an experiment waits here until one of the real slots is free."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.slots = inner.slots
+        self._free: asyncio.Queue[int] | None = None
+
+    async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult:
+        if self._free is None:  # made inside the running loop, on first use
+            self._free = asyncio.Queue()
+            for n in range(self.inner.slots):
+                self._free.put_nowait(n)
+        # The engine's slot number is its own; the device comes from whichever real slot is free,
+        # so two engines never share a GPU while another one idles.
+        real = await self._free.get()
+        try:
+            return await self.inner.run(spec, real)
+        finally:
+            self._free.put_nowait(real)
+
+
+@dataclass
+class RunOutcome:
+    label: str
+    org: Path
+    seed: int
+    folder: Path
+    run_dir: Path | None = None
+    error: str = ""
+    summary: RunSummary | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.summary is not None
+
+
+@dataclass
+class BatchResult:
+    out: Path
+    runs: list[RunOutcome]
+    wall_seconds: float = 0.0
+    paths: list[Path] = field(default_factory=list)
+
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(r.label for r in self.runs))
+
+    def org_rows(self) -> list[dict[str, Any]]:
+        """One row per org: aggregates over its successful runs."""
+        rows = []
+        for label in self.labels():
+            runs = [r for r in self.runs if r.label == label]
+            good = [r.summary for r in runs if r.ok and r.summary is not None]
+            bests = [s.best for s in good if s.best is not None]
+            m = good[0].metric if good else None
+            rows.append(
+                {
+                    "org": label,
+                    "metric": m.name if m else "",
+                    "goal": m.goal if m else "",
+                    "runs": len(runs),
+                    "failed": len(runs) - len(good),
+                    "best_mean": _mean(bests),
+                    "best_sem": sem(bests),
+                    "gap_closed_mean": _mean([s.gap_closed for s in good]),
+                    "experiments_to_best_mean": _mean([s.experiments_to_best for s in good]),
+                    "tokens_mean": _mean([s.state.tokens for s in good]),
+                    "usd_mean": _mean([s.state.usd for s in good]),
+                    "wall_seconds_mean": _mean([s.state.wall_seconds() for s in good]),
+                }
+            )
+        return rows
+
+    def run_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for r in self.runs:
+            s = r.summary
+            rows.append(
+                {
+                    "org": r.label,
+                    "seed": r.seed,
+                    "status": "ok" if r.ok else "failed",
+                    "error": r.error,
+                    "best": s.best if s else None,
+                    "gap_closed": s.gap_closed if s else None,
+                    "experiments_to_best": s.experiments_to_best if s else None,
+                    "kept": len(s.kept) if s else None,
+                    "experiments": len(s.state.candidates()) if s else None,
+                    "tokens": s.state.tokens if s else None,
+                    "usd": round(s.state.usd, 4) if s else None,
+                    "wall_seconds": round(s.state.wall_seconds(), 1) if s else None,
+                    "run_dir": str(r.run_dir or ""),
+                }
+            )
+        return rows
+
+    def format_table(self) -> str:
+        """The comparison as Markdown: per org, then per run, then the failures."""
+        out = [
+            "| org | metric | runs | failed | best (mean ± SEM) | gap closed | exps to best "
+            "| tokens | usd | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in self.org_rows():
+            best = f"{_f(row['best_mean'])} ± {_f(row['best_sem'])}"
+            metric = f"{row['metric']} ({row['goal']})" if row["metric"] else "n/a"
+            out.append(
+                f"| {row['org']} | {metric} | {row['runs']} "
+                f"| {row['failed']} | {best} | {_pct(row['gap_closed_mean'])} "
+                f"| {_f(row['experiments_to_best_mean'], 1)} | {_f(row['tokens_mean'], 0)} "
+                f"| {_f(row['usd_mean'], 4)} | {_f(row['wall_seconds_mean'], 1)} |"
+            )
+        out += [
+            "",
+            "| org | seed | status | best | gap closed | exps to best | kept / run | run folder |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in self.run_rows():
+            kept = "n/a" if row["kept"] is None else f"{row['kept']} / {row['experiments']}"
+            out.append(
+                f"| {row['org']} | {row['seed']} | {row['status']} | {_f(row['best'])} "
+                f"| {_pct(row['gap_closed'])} | {_f(row['experiments_to_best'], 0)} | {kept} "
+                f"| {row['run_dir']} |"
+            )
+        failed = [r for r in self.runs if not r.ok]
+        if failed:
+            out += ["", "Failed runs:"]
+            out += [f"- {r.label} seed {r.seed}: {r.error or 'no result'}" for r in failed]
+        out += ["", f"Batch wall time: {self.wall_seconds:.1f} s. SEM over the runs that finished."]
+        return "\n".join(out) + "\n"
+
+
+# ---- helpers
+
+
+def sem(values: Iterable[float | None]) -> float | None:
+    """Standard error of the mean; None for fewer than two values."""
+    xs = [float(v) for v in values if v is not None]
+    return statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) >= 2 else None
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    xs = [float(v) for v in values if v is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _f(value: float | None, digits: int = 6) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _labels(orgs: list[Path]) -> list[str]:
+    """A folder-safe name per org, from its folder's name, made unique."""
+    out: list[str] = []
+    for org in orgs:
+        root = org.parent if org.name in ("ORG.md", "program.md") else org
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "org"
+        name, n = base, 2
+        while name in out:
+            name, n = f"{base}-{n}", n + 1
+        out.append(name)
+    return out
+
+
+def copy_org(src: Path, dest: Path, out: Path) -> None:
+    """Copy an org for one run: the built-in one is scaffolded, any other folder copied whole."""
+    if src.name in ("ORG.md", "program.md"):
+        src = src.parent
+    if src.resolve() == builtin_org_dir().resolve():
+        init_org(dest)
+        return
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such org folder")
+    skip = out.resolve()
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        # Runs of the original stay behind; so does `out`, should it sit inside the org; and a
+        # .git that is a file (a worktree's, a submodule's) would point the copy at the
+        # original's repository, so the copy gets a fresh one instead.
+        return [
+            n
+            for n in names
+            if n == ".orgloop"
+            or (Path(folder) / n).resolve() == skip
+            or (n == ".git" and (Path(folder) / n).is_file())
+        ]
+
+    shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+
+
+def set_experiment_budget(root: Path, experiments: int) -> None:
+    """Rewrite the copy's ORG.md frontmatter with `budget.experiments` set."""
+    path = root / "ORG.md"
+    if not path.is_file():
+        raise ValueError(f"cannot set the experiment budget: {root} has no ORG.md")
+    text = path.read_text(encoding="utf-8")
+    m = re.match(r"---\r?\n(.*?)\r?\n---\r?\n", text, re.DOTALL)
+    data = yaml.safe_load(m.group(1)) if m else None
+    if not m or not isinstance(data, dict):
+        raise ValueError(f"cannot set the experiment budget: {path} has no YAML frontmatter")
+    budget = data.get("budget")
+    data["budget"] = {**(budget if isinstance(budget, dict) else {}), "experiments": experiments}
+    front = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    path.write_text(f"---\n{front}---\n{text[m.end() :]}", encoding="utf-8")
+
+
+def _default_executor(folders: list[Path]) -> Executor:
+    parallel = 1
+    for folder in folders:
+        try:
+            parallel = max(parallel, load_org(folder).program.experiment.parallel)
+        except Exception:  # that run fails on its own, with the reason, when it starts
+            continue
+    return LocalExecutor(parallel)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OrgError) and e.findings:
+        more = f" (and {len(e.findings) - 1} more)" if len(e.findings) > 1 else ""
+        return f"{e.findings[0]}{more}"
+    text = " ".join(str(e).split()) or "no message"
+    return f"{type(e).__name__}: {text[:300]}"
+
+
+# ---- running
+
+
+async def _run_one(
+    o: RunOutcome, brain_factory: Callable[[], Brain], executor: Executor, progress: Progress
+) -> None:
+    try:
+        engine = await asyncio.to_thread(
+            Engine.start, o.folder, brain=brain_factory(), executor=executor, seed=o.seed
+        )
+    except Exception as e:
+        o.error = f"did not start: {_reason(e)}"
+        progress(f"{o.label} seed {o.seed}: failed ({o.error})")
+        return
+    o.run_dir = engine.run_dir
+    try:
+        paused = await _run_headless(engine)
+        if paused:
+            o.error = f"paused: {paused[:300]} (resume with `orgloop resume {o.run_dir}`)"
+    except Exception as e:
+        o.error = _reason(e)
+    try:
+        o.summary = write_report(o.run_dir).summary
+    except (ReportError, OSError, ValueError) as e:
+        o.error = o.error or f"no report: {_reason(e)}"
+    s = o.summary
+    status = f"failed ({o.error})" if o.error else "done"
+    best = f", best {s.metric.name} {_f(s.best)}, {len(s.kept)} kept" if s else ""
+    progress(f"{o.label} seed {o.seed}: {status}{best}")
+
+
+async def _run_headless(engine: Engine) -> str:
+    """Run the engine to its end: '' when it finished, else why it stopped short.
+
+    A brain that fails pauses its run, and the engine then returns with the run unfinished and
+    resumable (`orgloop resume`); headless, nobody will resume it now, so it counts as failed."""
+    reasons: list[str] = []
+    engine.listeners.append(
+        lambda ev: reasons.append(str(ev.data.get("reason", ""))) if ev.kind == "paused" else None
+    )
+    state = await engine.run()
+    if state.finished:
+        return ""
+    return reasons[-1] if reasons else "the engine stopped before the run finished"
+
+
+def _prepare(o: RunOutcome, out: Path, budget_experiments: int | None) -> None:
+    try:
+        copy_org(o.org, o.folder, out)
+    except Exception as e:
+        o.error = f"could not copy the org: {_reason(e)}"
+        return
+    try:  # the org's own findings (file:line) say more than a failed budget edit would
+        load_org(o.folder)
+        if budget_experiments is not None:
+            set_experiment_budget(o.folder, budget_experiments)
+    except Exception as e:
+        o.error = f"org does not load: {_reason(e)}"
+
+
+async def arun_batch(
+    orgs: list[Path],
+    seeds: list[int],
+    *,
+    out: Path,
+    brain_factory: Callable[[], Brain],
+    budget_experiments: int | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """`run_batch` inside a running event loop."""
+    if not seeds:
+        raise BatchError("no seeds: give at least one")
+    if budget_experiments is not None and budget_experiments < 1:
+        raise BatchError("the experiment budget must be at least 1")
+    orgs = [Path(o) for o in orgs] or [builtin_org_dir()]
+    out = Path(out).absolute()
+    runs = [
+        RunOutcome(label, org, seed, out / f"{label}-seed{seed}")
+        for org, label in zip(orgs, _labels(orgs), strict=True)
+        for seed in seeds
+    ]
+    taken = [str(r.folder) for r in runs if r.folder.exists()]
+    if taken:
+        raise BatchError(f"{out} already holds runs of this batch ({taken[0]}); choose a new out")
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda line: None)
+    started = time.monotonic()
+    for o in runs:
+        await asyncio.to_thread(_prepare, o, out, budget_experiments)
+        if o.error:
+            say(f"{o.label} seed {o.seed}: failed ({o.error})")
+    live = [o for o in runs if not o.error]
+    shared = SharedSlots(executor or _default_executor([o.folder for o in live]))
+    done = await asyncio.gather(
+        *(_run_one(o, brain_factory, shared, say) for o in live), return_exceptions=True
+    )
+    for o, outcome in zip(live, done, strict=True):
+        if isinstance(outcome, Exception) and not o.error:  # a bug here must not sink the rest
+            o.error = _reason(outcome)
+    result = BatchResult(out, runs, time.monotonic() - started)
+    result.paths = _write_tables(result)
+    return result
+
+
+def run_batch(
+    orgs: list[Path],
+    seeds: list[int],
+    *,
+    out: Path,
+    brain_factory: Callable[[], Brain],
+    budget_experiments: int | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Run every org (none: the built-in one) once per seed, concurrently, sharing `executor`'s
+    slots (default: a LocalExecutor as wide as the widest org's `parallel`); write batch.md,
+    batch.csv and runs.csv into `out`. Raises BatchError only when the batch cannot start."""
+    return asyncio.run(
+        arun_batch(
+            orgs,
+            seeds,
+            out=out,
+            brain_factory=brain_factory,
+            budget_experiments=budget_experiments,
+            executor=executor,
+            progress=progress,
+        )
+    )
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _write_tables(result: BatchResult) -> list[Path]:
+    files = {
+        "batch.md": "# Batch\n\n" + result.format_table(),
+        "batch.csv": _csv(result.org_rows()),
+        "runs.csv": _csv(result.run_rows()),
+    }
+    paths = []
+    for name, text in files.items():
+        path = result.out / name
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+__all__ = [
+    "BatchError",
+    "BatchResult",
+    "RunOutcome",
+    "SharedSlots",
+    "arun_batch",
+    "copy_org",
+    "run_batch",
+    "sem",
+    "set_experiment_budget",
+]
