@@ -551,7 +551,7 @@ class Engine:
             self._stopping = "stopped by human"
         elif op == "inject":
             to, kind = cmd.get("to"), cmd.get("kind", "note")
-            if to not in self.org.roles:
+            if not isinstance(to, str) or to not in self.org.roles:
                 return f"no role {to!r}"
             self._send(HUMAN, to, str(kind), str(cmd.get("body", "")), {"human": True})
         elif op in ("approve", "reject"):

@@ -41,7 +41,7 @@ def summarize(state: RunState, org: Org) -> dict[str, Any]:
     baseline = state.baselines
     base_mean = sum(baseline) / len(baseline) if baseline else None
     noise = state.noise
-    top = sorted(kept, key=lambda e: e.metric if metric.goal == "minimize" else -(e.metric or 0))
+    top = sorted(kept, key=lambda e: (e.metric or 0.0) * (1 if metric.goal == "minimize" else -1))
     dead: list[str] = []
     for e in reversed(finished):
         if (e.decision == "discard" or e.status != OK) and e.description not in dead:

@@ -202,7 +202,7 @@ def _sample(spec: Any, current: Any, rng: random.Random) -> Any:
         options = [o for o in spec["choice"] if o != current]
         return rng.choice(options) if options else None
     if "log" in spec or "range" in spec:
-        lo, hi = (float(x) for x in spec.get("log", spec.get("range")))
+        lo, hi = (float(x) for x in spec.get("log") or spec.get("range") or (0.0, 0.0))
         if isinstance(current, int | float) and current > 0:
             value = float(current) * math.exp(rng.gauss(0.0, 0.8))
         else:

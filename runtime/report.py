@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..org import Metric, load_org
 from .events import KINDS, Event
@@ -187,7 +187,9 @@ def _fold_lenient(
 def _metric(state: RunState, run_dir: Path, missing: list[str]) -> Metric:
     m = state.config.get("metric")
     if isinstance(m, dict) and isinstance(m.get("name"), str):
-        goal = m.get("goal") if m.get("goal") in ("minimize", "maximize") else "minimize"
+        goal: Literal["minimize", "maximize"] = (
+            "maximize" if m.get("goal") == "maximize" else "minimize"
+        )
         bound = m.get("bound")
         if not (isinstance(bound, int | float) and math.isfinite(bound)):
             bound = None

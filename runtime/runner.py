@@ -16,6 +16,7 @@ from typing import TextIO
 from .brain import Brain
 from .brains import default_brain_name, make_brain
 from .engine import Engine
+from .events import Event, read_events
 from .progress import Progress
 from .scaffold import init_org
 
@@ -100,10 +101,8 @@ def _drive(engine: Engine, progress: Progress, tui: bool) -> int:
     return _closing(engine, progress)
 
 
-def _replayable(engine: Engine) -> list[object]:
+def _replayable(engine: Engine) -> list[Event]:
     # run_started was emitted before the printer listened; show it (and nothing else) again
-    from .events import read_events
-
     events = read_events(engine.run_dir / "events.jsonl")
     return [e for e in events[:1] if e.kind == "run_started"]
 
