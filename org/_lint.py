@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 import jinja2
-import jinja2.meta
 import networkx as nx
 
 from ._graph import HUMAN, KICKOFF, build_graph
 from ._model import Finding, Org, Role
-from ._render import _env, compile_role, context, sample_ledger
+from ._render import compile_role, context, org_context, sample_ledger, undeclared_names
 
 TOOLS = frozenset({"read_file", "edit_file", "list_files", "send", "decide", "note", "shell"})
 """The tools the runtime offers; a role's `tools` must name only these."""
@@ -43,8 +44,9 @@ def lint(org: Org) -> list[Finding]:
     """All findings for a parsed org, in file order."""
     out: list[Finding] = []
     out += _lint_program(org)
+    org_view = org_context(org)
     for role in org.roles.values():
-        out += _lint_role(org, role)
+        out += _lint_role(org, role, org_view)
     out += _lint_graph(org)
     return sorted(out, key=lambda f: (f.path, f.line))
 
@@ -126,9 +128,20 @@ def _glob_exists(root: Path, pattern: str) -> bool:
         return False
 
 
-def _lint_role(org: Org, role: Role) -> list[Finding]:
+def _lint_role(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Finding]:
     path = str(role.path)
     out = []
+    if role.name == HUMAN:
+        out.append(
+            Finding(
+                path,
+                role.line_of("name"),
+                "error",
+                f"role name {HUMAN!r} is reserved for the person running the org",
+                "rename the role",
+                "name",
+            )
+        )
     for tool in role.tools:
         if tool in _CLAUDE_ONLY:
             out.append(
@@ -163,14 +176,15 @@ def _lint_role(org: Org, role: Role) -> list[Finding]:
                 "tool",
             )
         )
-    out += _lint_template(org, role)
+    out += _lint_template(org, role, org_view)
     return out
 
 
-def _lint_template(org: Org, role: Role) -> list[Finding]:
+def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Finding]:
     path = str(role.path)
     try:
         template = compile_role(role)
+        undeclared = undeclared_names(role)
     except jinja2.TemplateSyntaxError as e:
         return [
             Finding(
@@ -182,8 +196,7 @@ def _lint_template(org: Org, role: Role) -> list[Finding]:
                 "template",
             )
         ]
-    ctx = context(org, role, sample_ledger(), "")
-    undeclared = jinja2.meta.find_undeclared_variables(_env().parse(role.body))
+    ctx = context(org, role, sample_ledger(), "", org_view=org_view)
     out = []
     for name in sorted(undeclared - set(ctx)):
         out.append(
@@ -325,11 +338,20 @@ def _lint_cycles(org: Org, g: nx.MultiDiGraph) -> list[Finding]:
         if b in org.roles and org.roles[b].kind != "sandbox" and data.get("max") is None:
             unbudgeted.add_edge(a, b, line=data["line"])
     out = []
-    for component in nx.strongly_connected_components(unbudgeted):
-        sub = unbudgeted.subgraph(component)
-        if len(component) == 1 and not any(sub.has_edge(n, n) for n in component):
-            continue
-        cycle = nx.find_cycle(sub)
+    # Each strongly connected component's edges, rebuilt in file order: a subgraph view of a
+    # component (a set) iterates in hash order, which changes from one process to the next, and
+    # so would the cycle reported.
+    component_of = {
+        node: i
+        for i, nodes in enumerate(nx.strongly_connected_components(unbudgeted))
+        for node in nodes
+    }
+    subs: dict[int, nx.DiGraph] = {}
+    for a, b in unbudgeted.edges:
+        if component_of[a] == component_of[b]:
+            subs.setdefault(component_of[a], nx.DiGraph()).add_edge(a, b)
+    for sub in subs.values():
+        cycle = nx.find_cycle(sub, source=next(iter(sub)))
         first = org.roles[cycle[0][0]]
         names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
         out.append(

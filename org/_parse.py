@@ -8,12 +8,14 @@ any of them is an error. Nothing here renders templates or lints the graph (see 
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from ._fields import Fields, load_yaml
@@ -65,7 +67,23 @@ _CLAUDE_KEYS = {
 
 @functools.cache
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark").use(front_matter_plugin)
+    # Only block structure matters here (the frontmatter and ``policy`` fences): skipping the
+    # inline pass halves the parse time and changes no block token.
+    return MarkdownIt("commonmark").use(front_matter_plugin).disable(["inline", "text_join"])
+
+
+_LINE_END = re.compile(r"\r\n?|\n")
+"""A line break as markdown-it counts lines (it normalizes \r\n and \r to \n)."""
+
+
+def _from_line(text: str, line: int) -> str:
+    """`text` from the start of its 0-based `line`, as markdown-it numbers lines."""
+    if line == 0:
+        return text
+    for i, m in enumerate(_LINE_END.finditer(text), 1):
+        if i == line:
+            return text[m.end() :]
+    return ""
 
 
 def default_roles_dir() -> Path:
@@ -107,6 +125,14 @@ def split_frontmatter(
     text: str, path: Path, findings: list[Finding]
 ) -> tuple[Any, dict[str, int], str, int] | None:
     """(data, key lines, body, body's first line), or None with a finding."""
+    split = _split(text, path, findings)
+    return None if split is None else split[:4]
+
+
+def _split(
+    text: str, path: Path, findings: list[Finding]
+) -> tuple[Any, dict[str, int], str, int, list[Token]] | None:
+    """`split_frontmatter`, plus the whole file's block tokens (one markdown parse per file)."""
     if not text.strip():
         findings.append(
             Finding(str(path), 1, "error", "is empty", "start it with a --- YAML block", "empty")
@@ -132,28 +158,43 @@ def split_frontmatter(
                 str(path),
                 line,
                 "error",
-                f"frontmatter is not valid YAML: {_problem(e)}",
+                f"frontmatter is not valid YAML: {_problem(e, 2)}",
                 "check indentation and quote values containing ': '",
                 "yaml",
             )
         )
         return None
     body_start = fm.map[1]
-    body = "".join(text.splitlines(keepends=True)[body_start:])
-    return data, lines, body, body_start + 1
+    return data, lines, _from_line(text, body_start), body_start + 1, tokens
 
 
-def _problem(e: yaml.YAMLError) -> str:
-    return str(getattr(e, "problem", None) or str(e).splitlines()[0])
+def _problem(e: yaml.YAMLError, first_line: int) -> str:
+    """PyYAML's complaint, with the line where the construct it was reading began (an unclosed
+    `{` is noticed only on a later line)."""
+    problem = str(getattr(e, "problem", None) or str(e).splitlines()[0])
+    context, mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    at = getattr(e, "problem_mark", None)
+    if context and mark is not None and (at is None or at.line != mark.line):
+        problem += f" ({context} on line {first_line + mark.line})"
+    return problem
 
 
-def _policy(body: str, body_line: int, path: Path, findings: list[Finding]) -> Policy:
+def _policy(
+    body: str,
+    body_line: int,
+    path: Path,
+    findings: list[Finding],
+    tokens: list[Token] | None = None,
+) -> Policy:
+    """The merged ``policy`` blocks of `body`; `tokens`, when given, are the whole file's (their
+    lines count from the file's first line, not the body's)."""
     data: dict[str, Any] = {}
     line = body_line
-    for tok in _markdown().parse(body):
+    offset = body_line if tokens is None else 1
+    for tok in _markdown().parse(body) if tokens is None else tokens:
         if tok.type != "fence" or tok.info.strip() != "policy" or tok.map is None:
             continue
-        line = body_line + tok.map[0]
+        line = offset + tok.map[0]
         try:
             block, _ = load_yaml(tok.content, line + 1)
         except yaml.YAMLError as e:
@@ -164,7 +205,7 @@ def _policy(body: str, body_line: int, path: Path, findings: list[Finding]) -> P
                     str(path),
                     at,
                     "error",
-                    f"policy block is not valid YAML: {_problem(e)}",
+                    f"policy block is not valid YAML: {_problem(e, line + 1)}",
                     "a policy block holds YAML",
                     "yaml",
                 )
@@ -192,10 +233,10 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
     text = read_text(path, findings)
     if text is None:
         return None
-    split = split_frontmatter(text, path, findings)
+    split = _split(text, path, findings)
     if split is None:
         return None
-    data, lines, body, body_line = split
+    data, lines, body, body_line, tokens = split
     f = Fields(data, lines, str(path), findings, line=1)
     name = f.text("name") or path.stem
     sends: list[Send] = []
@@ -232,7 +273,7 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
         tools=f.texts("tools", comma=True),
         receives=f.texts("receives", comma=True),
         sends=tuple(sends),
-        policy=_policy(body, body_line, path, findings),
+        policy=_policy(body, body_line, path, findings, tokens),
         limits=dict(limits),
         extra=extra,
         lines=dict(lines),

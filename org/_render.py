@@ -7,6 +7,7 @@ can render every role against a sample and report undefined names before a run s
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,15 +23,39 @@ LEDGER_KEYS = ("summary", "best", "baseline", "noise", "experiments", "recent", 
 def _env() -> jinja2.Environment:
     # Prompts are plain text, not HTML: autoescape would mangle code and comparisons. Sandboxed,
     # because the meta-agent writes role bodies: `{{ cycler.__init__.__globals__ }}` must not
-    # reach orgloop's own process.
-    return jinja2.sandbox.SandboxedEnvironment(
+    # reach orgloop's own process, nor may a template change the values it is given.
+    return jinja2.sandbox.ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
 
 
+# In the Python that Jinja generates, every name a template reads from its context (rather than
+# binding itself) is fetched once per scope by a line `l_<depth>_<name> = resolve('<name>')`; the
+# very loads jinja2.meta.find_undeclared_variables tracks, without generating the code twice.
+_RESOLVE = re.compile(r"^[ \t]*l_\d+_\w+ = (?:\w+\.)?resolve\('([^'\\\n]+)'\)$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(body: str) -> tuple[jinja2.Template, frozenset[str]]:
+    """The template and the names it reads from its context, parsed and generated once per body
+    text (lint, then every turn's prompt, reuse it). Raises jinja2.TemplateSyntaxError."""
+    env = _env()
+    source = env.compile(env.parse(body), raw=True)
+    template = env.template_class.from_code(
+        env, compile(source, "<template>", "exec"), env.make_globals(None), None
+    )
+    return template, frozenset(_RESOLVE.findall(source)) - set(env.globals)
+
+
 def compile_role(role: Role) -> jinja2.Template:
     """Raises jinja2.TemplateSyntaxError (lineno is relative to the body)."""
-    return _env().from_string(role.body)
+    return _compile(role.body)[0]
+
+
+def undeclared_names(role: Role) -> frozenset[str]:
+    """Names the role's template reads but never sets itself (the context must supply them).
+    Raises jinja2.TemplateSyntaxError."""
+    return _compile(role.body)[1]
 
 
 def sample_ledger() -> dict[str, Any]:
@@ -47,24 +72,40 @@ def sample_ledger() -> dict[str, Any]:
     }
 
 
-def context(org: Org, role: Role, ledger: Mapping[str, Any], memory: str) -> dict[str, Any]:
+def org_context(org: Org) -> dict[str, Any]:
+    """What a template sees as `org`: the same for every role of the org, so code that renders
+    many roles builds it once and passes it to `context`."""
     p = org.program
     return {
-        "org": {
-            "name": p.name,
-            "entry": p.entry,
-            "metric": {"name": p.metric.name, "goal": p.metric.goal, "bound": p.metric.bound},
-            "experiment": {
-                "command": p.experiment.command,
-                "editable": list(p.experiment.editable),
-                "protected": list(p.experiment.protected),
-                "parallel": p.experiment.parallel,
-            },
-            "budget": {"experiments": p.budget.experiments},
-            "roles": {
-                r.name: {"description": r.description, "kind": r.kind} for r in org.roles.values()
-            },
+        "name": p.name,
+        "entry": p.entry,
+        "metric": {"name": p.metric.name, "goal": p.metric.goal, "bound": p.metric.bound},
+        "experiment": {
+            "command": p.experiment.command,
+            "editable": list(p.experiment.editable),
+            "protected": list(p.experiment.protected),
+            "parallel": p.experiment.parallel,
         },
+        "budget": {"experiments": p.budget.experiments},
+        "roles": {
+            r.name: {"description": r.description, "kind": r.kind} for r in org.roles.values()
+        },
+    }
+
+
+def context(
+    org: Org,
+    role: Role,
+    ledger: Mapping[str, Any],
+    memory: str,
+    *,
+    org_view: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything a role's template may use; `org_view` is `org_context(org)` when the caller
+    has it already."""
+    p = org.program
+    return {
+        "org": org_context(org) if org_view is None else org_view,
         "role": {
             "name": role.name,
             "description": role.description,
