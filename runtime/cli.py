@@ -23,10 +23,9 @@ from typing import TextIO, TypeAlias
 from orgloop import __version__
 
 from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
-from . import runner
 from ._git import GitError
 from .brains import NAMES, BrainChoiceError
-from .engine import RunError
+from .errors import RunError
 from .scaffold import ScaffoldError, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -208,6 +207,8 @@ def _add_run(sub: Subparsers) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from . import runner
+
     return runner.run(
         args.org,
         brain=args.brain,
@@ -233,6 +234,8 @@ def _add_resume(sub: Subparsers) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from . import runner
+
     return runner.resume(
         args.run,
         brain=args.brain,

@@ -27,6 +27,7 @@ from typing import Any
 from ..org import HUMAN, KICKOFF, Org, OrgError, Role, lint, load_org, render_prompt
 from ._git import Git
 from .brain import Brain, BrainPaused, TurnContext
+from .errors import RunError
 from .events import Event, EventLog, LogError, read_events
 from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .ledger import results_tsv, summarize
@@ -36,10 +37,6 @@ from .tools import Toolbox
 RUNS = Path(".orgloop") / "runs"
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
 MEMORY = Path(".orgloop") / "memory"
-
-
-class RunError(Exception):
-    """A run cannot start or resume; the message says why and what to do."""
 
 
 @dataclass

@@ -102,9 +102,11 @@ def _drive(engine: Engine, progress: Progress, tui: bool) -> int:
 
 
 def _replayable(engine: Engine) -> list[Event]:
-    # run_started was emitted before the printer listened; show it (and nothing else) again
+    """What this session logged before the printer listened: from run_started or run_resumed."""
+    engine.log.commit()
     events = read_events(engine.run_dir / "events.jsonl")
-    return [e for e in events[:1] if e.kind == "run_started"]
+    starts = [i for i, e in enumerate(events) if e.kind in ("run_started", "run_resumed")]
+    return events[starts[-1] :] if starts else []
 
 
 async def _with_tui(engine: Engine, progress: Progress) -> None:
