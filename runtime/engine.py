@@ -464,8 +464,17 @@ class Engine:
             limits=turn.role.limits,
             env=p.experiment.env,
             network=p.experiment.network,
+            seed=self._seed_for(msg),
         )
         return await self.executor.run(spec, turn.slot or 0)
+
+    def _seed_for(self, msg: Message) -> int:
+        """Baseline run i runs with ORGLOOP_SEED=i, every candidate with 0: the spread of the
+        baselines is then the seed noise a candidate must beat."""
+        if not msg.data.get("baseline"):
+            return 0
+        runs = [m for m in self.state.messages.values() if m.data.get("baseline")]
+        return next((i for i, m in enumerate(runs) if m.id == msg.id), 0)
 
     def _commit_experiment(self, turn: _Turn, result: ExperimentResult) -> None:
         exp_id = self._experiment_id(turn.message)

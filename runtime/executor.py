@@ -54,6 +54,8 @@ class ExperimentSpec:
     limits: Mapping[str, Any] = field(default_factory=dict)
     env: tuple[str, ...] = ()
     network: bool = False
+    seed: int = 0
+    """ORGLOOP_SEED for the experiment: baseline run i gets i, so their spread is the noise."""
 
 
 @dataclass(frozen=True)

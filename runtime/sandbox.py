@@ -303,7 +303,12 @@ class Sandbox:
         tag = secrets.token_hex(8)
         tmp = log_path.parent / f"tmp-{log_path.stem}"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**scrubbed_env(spec.env, device), TAG: tag, "TMPDIR": str(tmp)}
+        env = {
+            **scrubbed_env(spec.env, device),
+            TAG: tag,
+            "TMPDIR": str(tmp),
+            "ORGLOOP_SEED": str(spec.seed),
+        }
         started = time.monotonic()
         with open(log_path, "w+b") as log:
             proc = await asyncio.create_subprocess_exec(
