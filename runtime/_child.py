@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
 TAG = "ORGLOOP_SANDBOX"
 """The environment variable every experiment process inherits; its value names the experiment."""
 
@@ -158,6 +159,12 @@ def main(argv: list[str]) -> int:
         freeze_and_kill(lambda: descendants(os.getpid()))
 
     signal.signal(signal.SIGTERM, stop)
+    # If orgloop itself dies (kill -9), this process hears SIGTERM and takes the experiment with
+    # it: nothing keeps training, unwatched and past its timeout, after the run is gone.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # orgloop died before the line above took effect
+        return 137
     try:
         proc = subprocess.Popen(cmd)
         code = proc.wait()

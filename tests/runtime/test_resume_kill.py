@@ -13,11 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _orgs import small_org
+
 from orgloop.runtime._git import Git
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
+
+from _orgs import small_org
 
 RUNNER = """
 import asyncio, sys
@@ -28,6 +30,18 @@ asyncio.run(engine.run())
 """
 
 
+def experiments_running(root: Path) -> list[int]:
+    runs = str(root / ".orgloop")
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd").startswith(runs):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
 def lines(path: Path) -> int:
     try:
         return path.read_bytes().count(b"\n")
@@ -36,7 +50,7 @@ def lines(path: Path) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_at", [6, 40])
+@pytest.mark.parametrize("kill_at", [0, 6, 40])
 def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) -> None:
     root = small_org(tmp_path / "org", experiments=2, baseline_runs=1)
     env = {**os.environ, "TINYLM_BUDGET": "0.03"}
@@ -45,10 +59,18 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
     )
     log = root / ".orgloop" / "runs" / "killed" / "events.jsonl"
     deadline = time.monotonic() + 60
-    while lines(log) < kill_at and proc.poll() is None and time.monotonic() < deadline:
+    # kill_at 0: once an experiment process runs; else once the log has that many lines
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (experiments_running(root) if kill_at == 0 else lines(log) >= kill_at):
+            break
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # the experiment runs in its own session, so the kill did not reach it: it must die anyway
+    deadline = time.monotonic() + 5
+    while experiments_running(root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not experiments_running(root), "an experiment outlived the engine"
     before = read_events(log)
     assert before and before[-1].kind != "run_finished", "killed before the end"
 

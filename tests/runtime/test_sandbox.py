@@ -382,3 +382,41 @@ def test_writing_outside_the_worktree_is_not_prevented_but_the_run_goes_on(
     assert outside.read_text() == "written"
     assert not (s.workdir / "tree").exists()
     assert Git(repo[0]).run("status", "--porcelain") == ""
+
+
+ORPHANER = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_sandbox import spec, LocalExecutor
+s = spec((Path({root!r}), {base!r}), {train!r}, timeout=60)
+asyncio.run(LocalExecutor(1).run(s, 0))
+"""
+
+
+def test_an_experiment_dies_with_orgloop_when_orgloop_is_killed(
+    repo: tuple[Path, str], tmp_path: Path
+) -> None:
+    """kill -9 of the orgloop process leaves no experiment running, unwatched, past its timeout."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "pids"
+    code = ORPHANER.format(
+        tests=str(Path(__file__).parent),
+        root=str(repo[0]),
+        base=repo[1],
+        train=SPAWN.format(out=str(out)),
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while (not out.exists() or len(pids_in(out)) < 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.exists() and len(pids_in(out)) == 3, "the experiment never started"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 3
+    while [p for p in pids_in(out) if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in pids_in(out) if alive(p)]

@@ -77,6 +77,7 @@ def test_cpu_share_reaches_the_environment_unless_the_user_set_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     env = scrubbed_env((), Device("cpu", (), threads=2))
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "2"
     assert env["CUDA_VISIBLE_DEVICES"] == ""
