@@ -247,6 +247,49 @@ def cmd_resume(args: argparse.Namespace) -> int:
     )
 
 
+# ---- orgloop watch / history
+
+
+def _add_watch(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="watch a run in the terminal UI (live or finished)",
+        description="Open the Textual app on a run folder: it tails events.jsonl and sends "
+        "pause/resume/step/inject/approve through control.jsonl, so it works on a headless run "
+        "in another process too.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN", help="the run folder (ORG/.orgloop/runs/ID)")
+    p.set_defaults(func=cmd_watch)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if not (args.run / "events.jsonl").is_file():
+        print(f"orgloop watch: {display_path(args.run)} holds no events.jsonl", file=sys.stderr)
+        return EXIT_INPUT
+    from ..tui import run_watch
+
+    return run_watch(args.run)
+
+
+def _add_history(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "history",
+        help="the org's generations: each edit, its diff and its measured effect",
+        description="List the edits meta and humans made to the org's Markdown during runs: "
+        "generation, role file, diff in short, the metric before and after, kept or reverted.",
+    )
+    p.add_argument("org", nargs="?", type=Path, metavar="ORG", help="org folder (default: here)")
+    p.set_defaults(func=cmd_history)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import format_history, history
+
+    root: Path = args.org if args.org is not None else Path.cwd()
+    print(format_history(history(root)), end="")
+    return EXIT_OK
+
+
 # ---- orgloop report / batch
 
 
@@ -321,6 +364,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_run,
     _add_resume,
+    _add_watch,
+    _add_history,
     _add_report,
     _add_batch,
     _add_check,
