@@ -9,10 +9,11 @@ as error results, never as exceptions.
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ..org import Role, tool_names
 from .brain import ToolResult
@@ -233,5 +234,5 @@ class Toolbox:
 
 
 def _clip(args: Any) -> Any:
-    text = json.dumps(args, default=str)
-    return args if len(text) <= 2000 else {"clipped": text[:2000]}
+    text = orjson.dumps(args, default=str)
+    return args if len(text) <= 2000 else {"clipped": text[:2000].decode(errors="replace")}
