@@ -533,7 +533,9 @@ class Engine:
         path = self.run_dir / "control.jsonl"
         if not path.exists():
             return
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        # only whole lines: a command still being written is read on the next poll
+        lines = text[: text.rfind("\n") + 1].split("\n")[:-1]
         for n in range(self.state.control_lines, len(lines)):
             raw = lines[n]
             try:
