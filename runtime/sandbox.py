@@ -99,7 +99,7 @@ class Device:
     hardware: str
     gpus: tuple[str, ...] = ()
     threads: int | None = None
-    """CPU threads for numeric libraries, when several CPU slots share the machine."""
+    """CPU threads for numeric libraries: the cores left to experiments, shared by the slots."""
 
 
 def _nvidia_smi(*query: str) -> list[list[str]]:
@@ -168,7 +168,9 @@ def detect_slots(parallel: int) -> list[Device]:
     if gpus:
         return [Device(desc, (index,)) for index, desc in gpus[:parallel]]
     cores = os.cpu_count() or 1
-    threads = max(1, cores // parallel) if parallel > 1 else None
+    # One core stays with orgloop (and the TUI): BLAS threads that spin on a busy core make a
+    # numpy experiment several times slower (tinylm on a busy 2-core machine: 6.7 s vs 46 s).
+    threads = max(1, (cores - 1) // parallel)
     return [Device(f"cpu: {_cpu_name()}, {cores} cores", (), threads) for _ in range(parallel)]
 
 

@@ -69,8 +69,9 @@ def test_without_gpus_parallel_cpu_slots_share_the_threads(no_gpus: None) -> Non
     slots = detect_slots(3)
     assert len(slots) == 3 and all(not d.gpus for d in slots)
     assert slots[0].hardware.startswith("cpu: ")
-    assert slots[0].threads == max(1, (os.cpu_count() or 1) // 3)
-    assert detect_slots(1)[0].threads is None  # one slot: the libraries' own default
+    assert slots[0].threads == max(1, ((os.cpu_count() or 1) - 1) // 3)
+    # one slot: every core but the one orgloop keeps
+    assert detect_slots(1)[0].threads == max(1, (os.cpu_count() or 1) - 1)
 
 
 def test_cpu_share_reaches_the_environment_unless_the_user_set_it(
