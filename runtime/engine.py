@@ -16,22 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..org import HUMAN, KICKOFF, Org, OrgError, Role, lint, load_org, render_prompt
+from . import rules
 from ._git import Git
+from ._setup import prepare_repo, snapshot_org
 from .brain import Brain, BrainPaused, TurnContext
 from .errors import RunError
 from .events import Event, EventLog, LogError, read_events
 from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
-from .ledger import results_tsv, summarize
-from .state import OK, Message, RunState, fold
+from .ledger import results_tsv, run_summary, summarize
+from .state import Message, RunState, fold
 from .tools import Toolbox
 
 RUNS = Path(".orgloop") / "runs"
@@ -591,51 +591,13 @@ class Engine:
         return self.repo.run("ls-tree", "-r", "--name-only", self.state.incumbent).split()
 
     def refuse_send(self, role: Role, kind: str, to: str, pending: list[dict[str, Any]]) -> str:
-        b = self.org.program.budget
-        if self.org.roles[to].kind == "sandbox":
-            queued = sum(1 for s in pending if self.org.roles[s["receiver"]].kind == "sandbox")
-            if self.state.experiments_sent + queued >= b.experiments:
-                return f"experiment budget spent ({b.experiments} of {b.experiments})"
-        limit = next((s.max for s in role.sends if s.kind == kind), None)
-        limits = [x for x in (limit, b.visits) if x is not None]
-        sent = self.state.visits[(role.name, to, kind)] + sum(
-            1 for s in pending if s["receiver"] == to and s["kind"] == kind
-        )
-        if limits and sent >= min(limits):
-            return f"edge {role.name} -{kind}-> {to} is at its limit of {min(limits)} messages"
-        return ""
+        return rules.refuse_send(self.org, self.state, role, kind, to, pending)
 
     def refuse_decision(self, exp_id: str, verdict: str, pending: list[dict[str, Any]]) -> str:
-        exp = self.state.experiments.get(exp_id)
-        if exp is None or exp.baseline:
-            return f"no experiment {exp_id!r} to decide"
-        if not exp.finished:
-            return f"{exp_id} is still running"
-        if exp.decision or any(d["experiment"] == exp_id for d in pending):
-            return f"{exp_id} was already decided ({exp.decision or 'this turn'})"
-        if verdict == "discard":
-            return ""
-        if exp.status != OK or exp.metric is None:
-            return f"{exp_id} cannot be kept: its status is {exp.status}"
-        metric, inc = self.org.program.metric, self.state.incumbent_metric
-        if inc is not None:
-            margin = self.keep_margin()
-            gain = metric.gain(exp.metric, inc)
-            if gain <= margin:
-                return (
-                    f"{exp_id} cannot be kept: it improves on the incumbent by {gain:.6f}, "
-                    f"not more than the noise margin {margin:.6f}"
-                )
-        return ""
+        return rules.refuse_decision(self.org, self.state, exp_id, verdict, pending)
 
     def keep_margin(self) -> float:
-        """How much a change must beat the incumbent by: k sigma of the baseline noise, with k and
-        a floor from the reviewer's policy."""
-        reviewer = next((r for r in self.org.roles.values() if r.policy.kind == "review"), None)
-        data = reviewer.policy.data if reviewer else {}
-        sigmas = float(data.get("sigmas", 2.0))
-        floor = float(data.get("min_delta", 0.0))
-        return max(floor, sigmas * (self.state.noise or 0.0))
+        return rules.keep_margin(self.org, self.state)
 
     # ---- files the run keeps
     def _date(self, n: int) -> str:
@@ -669,62 +631,7 @@ class Engine:
         tmp.replace(self.run_dir / "results.tsv")
 
     def summary(self) -> dict[str, Any]:
-        s, metric = self.state, self.org.program.metric
-        baseline = s.baselines
-        base = sum(baseline) / len(baseline) if baseline else None
-        best = s.incumbent_metric
-        closed = None
-        if base is not None and best is not None and metric.bound is not None:
-            gap = metric.gain(metric.bound, base)
-            closed = metric.gain(best, base) / gap if gap > 0 else None
-        return {
-            "baseline": base,
-            "best": best,
-            "best_experiment": s.incumbent_exp,
-            "best_commit": s.incumbent,
-            "gap_closed": closed,
-            "experiments": len(s.candidates()),
-            "kept": sum(1 for e in s.candidates() if e.decision == "keep"),
-            "tokens": s.tokens,
-            "usd": round(s.usd, 4),
-            "wall_seconds": round(s.wall_seconds(), 1),
-        }
-
-
-def prepare_repo(repo: Git) -> str:
-    """The commit a run starts from: HEAD, or a snapshot commit of a dirty working tree (made
-    with a private index, so the user's branch, index and files are untouched)."""
-    if not repo.is_repo() or repo.run("rev-parse", "--show-toplevel", check=False).strip() != str(
-        repo.root
-    ):
-        repo.init()
-    exclude = repo.root / ".git" / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    if ".orgloop/" not in (exclude.read_text() if exclude.exists() else ""):
-        with open(exclude, "a") as f:
-            f.write("\n.orgloop/\n")
-    has_head = repo.run("rev-parse", "--verify", "-q", "HEAD", check=False).strip()
-    if not has_head:
-        return repo.commit_all("orgloop: initial commit of the org")
-    if not repo.run("status", "--porcelain").strip():
-        return has_head
-    return repo.snapshot(has_head)
-
-
-def snapshot_org(repo: Git, commit: str, run_dir: Path) -> Org:
-    """Load the org as it is at `commit` (roles edited by meta included), from a plain copy of
-    that commit's files in the run folder, with `root` still the user's org folder."""
-    dest = run_dir / "org"
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(repo.root), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-m", "-C", str(dest)], input=archive, check=True)
-    return replace(load_org(dest), root=repo.root)
+        return run_summary(self.state, self.org)
 
 
 __all__ = ["Engine", "RunError", "prepare_repo", "snapshot_org"]

@@ -103,3 +103,27 @@ def results_tsv(state: RunState, org: Org) -> str:
         desc = " ".join(f"{e.id} {e.description}".split())
         rows.append("\t".join((commit, metric, f"{e.memory_gb:.1f}", status, desc)))
     return "\n".join(rows) + "\n"
+
+
+def run_summary(state: RunState, org: Org) -> dict[str, Any]:
+    """The closing figures: baseline, best, its commit, the share of the gap to the bound closed."""
+    s, metric = state, org.program.metric
+    baseline = s.baselines
+    base = sum(baseline) / len(baseline) if baseline else None
+    best = s.incumbent_metric
+    closed = None
+    if base is not None and best is not None and metric.bound is not None:
+        gap = metric.gain(metric.bound, base)
+        closed = metric.gain(best, base) / gap if gap > 0 else None
+    return {
+        "baseline": base,
+        "best": best,
+        "best_experiment": s.incumbent_exp,
+        "best_commit": s.incumbent,
+        "gap_closed": closed,
+        "experiments": len(s.candidates()),
+        "kept": sum(1 for e in s.candidates() if e.decision == "keep"),
+        "tokens": s.tokens,
+        "usd": round(s.usd, 4),
+        "wall_seconds": round(s.wall_seconds(), 1),
+    }

@@ -190,7 +190,7 @@ def settle_moves(engine: Engine, moves: list[tuple[str, str]]) -> None:
     engine.commit()
     for new, old in moves:
         engine.repo.move_branch(engine.state.branch, new, old)
-    from .engine import snapshot_org  # not at the top: engine.py -> meta.py -> this module
+    from ._setup import snapshot_org
 
     engine.org = snapshot_org(engine.repo, engine.state.incumbent, engine.run_dir)
 
