@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,18 +87,22 @@ class Git:
     def commit_files(
         self, base: str, files: dict[str, str], message: str, date: str | None = None
     ) -> str:
-        """A commit of `base` with `files` replaced, made without a worktree (a private index)."""
-        index = self.root / ".git" / f"orgloop-index-{os.getpid()}-{id(files)}"
+        """A commit of `base` with `files` replaced, made without a worktree."""
+        return self.commit_tree(self.tree_with(base, files), base, message, date=date)
+
+    def tree_with(self, base: str, files: dict[str, str]) -> str:
+        """The tree of commit `base` with `files` replaced, written through a private index (the
+        user's index and working tree are never touched; threads and processes never share one)."""
+        index = self.root / ".git" / f"orgloop-index-{os.getpid()}-{threading.get_ident()}"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             self.run("read-tree", base, env=env)
             for path, text in files.items():
                 blob = self.run("hash-object", "-w", "--stdin", input=text).strip()
                 self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-            tree = self.run("write-tree", env=env).strip()
+            return self.run("write-tree", env=env).strip()
         finally:
             index.unlink(missing_ok=True)
-        return self.commit_tree(tree, base, message, date=date)
 
     def show(self, commit: str, path: str) -> str:
         return self.run("show", f"{commit}:{path}")

@@ -50,7 +50,6 @@ from .reload import (
     role_at,
     role_file,
     settle_moves,
-    tree_with,
     unified,
 )
 from .state import OK
@@ -110,7 +109,7 @@ class MetaDesk:
         stale = [p for p in paths if _blob(repo, commit, p) != _blob(repo, incumbent, p)]
         if not stale:
             return tree
-        return tree_with(repo, commit, {p: self.engine.read_at(incumbent, p) or "" for p in stale})
+        return repo.tree_with(commit, {p: self.engine.read_at(incumbent, p) or "" for p in stale})
 
     # ---- windows
     def windows(self) -> list[dict[str, Any]]:

@@ -112,21 +112,7 @@ def commit_file(
     repo: Git, base: str, path: str, text: str, message: str, author: tuple[str, str], date: str
 ) -> str:
     """A commit of `base` with `path` set to `text`, by `author`."""
-    return repo.commit_tree(tree_with(repo, base, {path: text}), base, message, author, date)
-
-
-def tree_with(repo: Git, base: str, files: dict[str, str]) -> str:
-    """The tree of commit `base` with `files` replaced, written through a private index."""
-    index = repo.root / ".git" / f"orgloop-index-reload-{os.getpid()}-{threading.get_ident()}"
-    env = {"GIT_INDEX_FILE": str(index)}
-    try:
-        repo.run("read-tree", base, env=env)
-        for path, text in files.items():
-            blob = repo.run("hash-object", "-w", "--stdin", input=text).strip()
-            repo.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        return repo.run("write-tree", env=env).strip()
-    finally:
-        index.unlink(missing_ok=True)
+    return repo.commit_tree(repo.tree_with(base, {path: text}), base, message, author, date)
 
 
 def role_file(engine: Engine, role: Role) -> str | None:
@@ -360,6 +346,5 @@ __all__ = [
     "role_at",
     "role_file",
     "settle_moves",
-    "tree_with",
     "unified",
 ]
