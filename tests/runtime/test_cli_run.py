@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from orgloop.runtime.runner import fresh_folder
+
 from _orgs import small_org
 
 ENV = {**os.environ, "TINYLM_BUDGET": "0.01"}
@@ -40,10 +42,13 @@ def test_run_with_no_org_runs_the_builtin_org_in_a_fresh_folder(tmp_path: Path) 
         assert (run_dir / name).exists(), name
     assert "done (experiment budget spent)" in done.stdout
     assert "results:" in done.stdout and "best:" in done.stdout
-    # a second run picks the next fresh folder, never the first one
-    second = orgloop("run", "--json", cwd=tmp_path)
-    assert second.returncode == 0
-    assert (tmp_path / "orgloop-tinylm-2").is_dir()
+
+
+def test_a_fresh_folder_never_reuses_an_existing_one(tmp_path: Path) -> None:
+    assert fresh_folder(tmp_path / "orgloop-tinylm") == tmp_path / "orgloop-tinylm"
+    (tmp_path / "orgloop-tinylm").mkdir()
+    (tmp_path / "orgloop-tinylm-2").mkdir()
+    assert fresh_folder(tmp_path / "orgloop-tinylm") == tmp_path / "orgloop-tinylm-3"
 
 
 def test_run_json_prints_every_event_as_a_json_line(tmp_path: Path) -> None:
