@@ -152,7 +152,7 @@ class OfflineBrain:
 
     # ---- meta
     def _meta(self, ctx: TurnContext, rng: random.Random) -> None:
-        from .meta import offline_proposal
+        from ._policy_edit import offline_proposal
 
         proposal = offline_proposal(ctx)
         if proposal is None:

@@ -153,7 +153,7 @@ def test_an_accepted_edit_is_committed_by_meta_with_its_evidence(engine: Engine)
 
 
 def test_a_policy_edit_keeps_the_rest_of_the_file_byte_identical(engine: Engine) -> None:
-    from orgloop.runtime.meta import _set_policy
+    from orgloop.runtime._policy_edit import _set_policy
 
     text = current(engine, ENGINEER)
     new = _set_policy(text, ("space", "LR"), {"log": [0.001, 0.01]})
