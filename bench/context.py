@@ -118,10 +118,11 @@ def cache_share(path: Path) -> tuple[float, int, dict[str, int]]:
 def record_run(experiments: int, cassette: Path) -> None:
     """The default org against the test server's scripted roles, recorded to `cassette`."""
     sys.path.insert(0, str(ROOT / "tests" / "runtime"))
-    from _messages_server import MessagesServer, small_org, tinylm_model, toy_score
     from orgloop.runtime.anthropic_brain import AnthropicBrain
     from orgloop.runtime.engine import Engine
     from orgloop.runtime.testing import InstantExecutor
+
+    from _messages_server import MessagesServer, small_org, tinylm_model, toy_score
 
     with tempfile.TemporaryDirectory() as tmp, MessagesServer(tinylm_model) as srv:
         org = small_org(Path(tmp) / "org", budget={"experiments": experiments}, meta={"every": 4})

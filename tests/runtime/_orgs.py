@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from orgloop.runtime._git import Git
 from orgloop.runtime.scaffold import init_org
 

@@ -23,22 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _messages_server import (
-    DROP,
-    MALFORMED,
-    MessagesServer,
-    Reply,
-    read_turn,
-    slow,
-    small_org,
-    status,
-    text,
-    tinylm_model,
-    tool_use,
-    toy_score,
-)
 from anthropic._data import DEPRECATED_MODELS
 from anthropic.types.model_param import ModelParam
+
 from orgloop.org import load_org
 from orgloop.runtime.anthropic_brain import (
     ALIASES,
@@ -55,6 +42,21 @@ from orgloop.runtime.pricing import PRICES, UNKNOWN, cost, price
 from orgloop.runtime.replay import ReplayBrain
 from orgloop.runtime.state import RunState
 from orgloop.runtime.testing import InstantExecutor
+
+from _messages_server import (
+    DROP,
+    MALFORMED,
+    MessagesServer,
+    Reply,
+    read_turn,
+    slow,
+    small_org,
+    status,
+    text,
+    tinylm_model,
+    tool_use,
+    toy_score,
+)
 
 KEY = "sk-ant-test-0000"
 BENCH = Path(__file__).parents[2] / "bench"

@@ -20,10 +20,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _messages_server import MessagesServer, small_org, tinylm_model
+
 from orgloop.runtime.anthropic_brain import AnthropicBrain
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.replay import ReplayBrain
+
+from _messages_server import MessagesServer, small_org, tinylm_model
 
 CASSETTES = Path(__file__).parents[1] / "data" / "cassettes"
 CASSETTE = CASSETTES / "default-org.jsonl"

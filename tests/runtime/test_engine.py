@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _orgs import small_org, toy_score
+
 from orgloop.org import OrgError
 from orgloop.runtime._git import Git
 from orgloop.runtime.brain import TurnContext
@@ -17,6 +17,8 @@ from orgloop.runtime.engine import Engine, RunError
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor, NoopBrain
+
+from _orgs import small_org, toy_score
 
 
 def run(engine: Engine) -> Engine:

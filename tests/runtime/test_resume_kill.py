@@ -61,7 +61,7 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
     deadline = time.monotonic() + 60
     # kill_at 0: once an experiment process runs; else once the log has that many lines
     while proc.poll() is None and time.monotonic() < deadline:
-        if (experiments_running(root) if kill_at == 0 else lines(log) >= kill_at):
+        if experiments_running(root) if kill_at == 0 else lines(log) >= kill_at:
             break
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
