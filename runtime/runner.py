@@ -61,10 +61,10 @@ def run(
     out: TextIO | None = None,
 ) -> int:
     progress = Progress(json_lines=json_lines, file=out)
+    chosen = choose_brain(brain, model, record, cassette, progress)  # bad flags: nothing made yet
     if org is None:
         org = init_org(fresh_folder((dest or Path.cwd()) / "orgloop-tinylm"))
         progress.say(f"the built-in tinylm org, in a fresh folder: {org}")
-    chosen = choose_brain(brain, model, record, cassette, progress)
     engine = Engine.start(org, brain=chosen, seed=seed)
     return _drive(engine, progress, tui)
 
