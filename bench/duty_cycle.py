@@ -13,12 +13,14 @@ last one's end). An experiment's seconds are the slot's: from the moment it is t
 checkout included) to the moment it is given back; "training" counts the command alone.
 Goal: orgloop >= 0.98; serial ~ T / (T + L).
 
-Why orgloop stays busy: the PI sends `parallel + 1` directions at kick-off, so one experiment waits
-behind each running one, and every result starts four turns (critic, reviewer, PI, engineer) that
-produce the next. That hides the thinking while 4L stays under an experiment's time; past it (say
-L = 1, T = 2) the slot waits for the engineer, and the fraction drops towards T / 4L.
+Why orgloop stays busy: the PI sends `parallel + runahead` directions at kick-off (its policy's
+`runahead`, default 1), so experiments wait behind each running one, and every result starts four
+turns (critic, reviewer, PI, engineer) that produce the next. That hides the thinking while 4L
+stays under `runahead` experiments' time; past it (say L = 1, T = 2, runahead 1) the slot waits for
+the engineer — `--runahead 2` covers it.
 
 Run: python bench/duty_cycle.py [--think 0.5] [--train 2] [--experiments 8] [--parallel 1]
+                               [--runahead 1]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orgloop.org import Metric
+from orgloop.org import Metric, default_roles_dir
 from orgloop.runtime._git import Git
 from orgloop.runtime.brain import TurnContext
 from orgloop.runtime.engine import Engine
@@ -51,8 +53,14 @@ print(f"val_bpb: {{2 + abs(LR - 0.01) + abs(HIDDEN - 256) / 1000 + abs(CONTEXT -
 """
 
 
-def make_org(root: Path, train: float, experiments: int, parallel: int) -> Path:
+def make_org(root: Path, train: float, experiments: int, parallel: int, runahead: int) -> Path:
     root.mkdir(parents=True)
+    (root / "roles").mkdir()
+    for role in default_roles_dir().glob("*.md"):
+        text = role.read_text()
+        if role.name == "pi.md":  # how many experiments the PI keeps in the pipeline
+            text = text.replace("runahead: 1\n", f"runahead: {runahead}\n")
+        (root / "roles" / role.name).write_text(text)
     (root / "ORG.md").write_text(
         "---\nname: duty\nentry: pi\nmetric: {name: val_bpb, goal: minimize}\n"
         "experiment: {command: python train.py, timeout: 60s, editable: [train.py],"
@@ -136,14 +144,16 @@ def main() -> None:
     parser.add_argument("--train", type=float, default=2.0, help="T: seconds per experiment")
     parser.add_argument("--experiments", type=int, default=8)
     parser.add_argument("--parallel", type=int, default=1, help="orgloop's experiment slots")
+    parser.add_argument("--runahead", type=int, default=1, help="the PI policy's runahead")
     args = parser.parse_args()
     L, T = args.think, args.train
     print(f"L = {L}s thinking per turn, T = {T}s training per experiment, real LocalExecutor")
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_org(Path(tmp) / "org", T, args.experiments, args.parallel)
+        root = make_org(Path(tmp) / "org", T, args.experiments, args.parallel, args.runahead)
         held, trained, wall, n = orgloop(root, L, args.parallel)
         print(
-            f"orgloop ({args.parallel} slot(s), {n} experiments incl. 1 baseline): "
+            f"orgloop ({args.parallel} slot(s), runahead {args.runahead}, {n} experiments incl. "
+            "1 baseline): "
             f"busy {held:.3f} (training {trained:.3f}) over {wall:.1f}s   goal >= 0.98"
         )
         held, trained, wall, n = asyncio.run(serial(root, L, args.experiments))

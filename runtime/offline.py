@@ -45,7 +45,9 @@ class OfflineBrain:
         msg, policy = ctx.message, ctx.role.policy.data
         count = 1
         if msg.kind == "kickoff":
-            count = ctx.org.program.experiment.parallel + 1
+            # one experiment per slot plus `runahead` being thought about, so no slot waits for
+            # the critic, reviewer, PI and engineer to finish with the last result
+            count = ctx.org.program.experiment.parallel + int(policy.get("runahead", 1))
         elif msg.kind == "review":
             exp = msg.data.get("experiment", "")
             verdict = "keep" if msg.data.get("recommend") == "keep" else "discard"
