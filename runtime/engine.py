@@ -74,6 +74,7 @@ class Engine:
         self._last_commit = 0.0
         self._step_budget = 0
         self._halt = False
+        self._control_size = -1
         self._ledger: dict[str, Any] | None = None
         self._memory: dict[str, str] = {}
         from .meta import MetaDesk  # the meta desk imports the engine's helpers
@@ -531,8 +532,13 @@ class Engine:
 
     def _poll_control(self) -> None:
         path = self.run_dir / "control.jsonl"
-        if not path.exists():
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
             return
+        if size == self._control_size:  # the loop polls every turn: read only what changed
+            return
+        self._control_size = size
         text = path.read_text(encoding="utf-8", errors="replace")
         # only whole lines: a command still being written is read on the next poll
         lines = text[: text.rfind("\n") + 1].split("\n")[:-1]

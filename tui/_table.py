@@ -30,6 +30,19 @@ PAD = 1
 """Blank cells either side of a column."""
 
 
+class _RowMessage(Message):
+    """A message about one row of a KeyedTable, named by its key."""
+
+    def __init__(self, table: KeyedTable, key: str) -> None:
+        super().__init__()
+        self.table = table
+        self.key = key
+
+    @property
+    def control(self) -> KeyedTable:
+        return self.table
+
+
 class KeyedTable(ScrollView, can_focus=True):
     """Rows by key under a fixed header; `source(key)` gives a row's cells."""
 
@@ -60,29 +73,11 @@ class KeyedTable(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, init=False)
     """Index of the highlighted row."""
 
-    class Highlighted(Message):
+    class Highlighted(_RowMessage):
         """The cursor moved to another row."""
 
-        def __init__(self, table: KeyedTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> KeyedTable:
-            return self.table
-
-    class Selected(Message):
+    class Selected(_RowMessage):
         """The user asked to open the row under the cursor."""
-
-        def __init__(self, table: KeyedTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
-
-        @property
-        def control(self) -> KeyedTable:
-            return self.table
 
     def __init__(
         self,
