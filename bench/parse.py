@@ -9,6 +9,11 @@ Goal: load + lint in under 1 s on a 2-core machine, cold (templates not yet comp
 fresh `orgloop check`). Prints the best of `--repeat` cold runs, then how long lint takes again
 in the same process, as the engine re-lints after each edit to the org.
 
+Role bodies compile through their skeleton (org/_skeleton.py): bodies whose Jinja tags stand on
+the same lines share one compiled template, as generated roles do. The last line is the case
+where no two roles share one (each role's stage number is a Jinja expression), which pays Jinja's
+compile for every file.
+
 Run: python bench/parse.py [--roles 1000] [--repeat 3]
 """
 
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orgloop.org import lint, parse_org
-from orgloop.org._render import _compile
+from orgloop.org._render import clear_cache
 
 GOAL_S = 1.0
 
@@ -55,7 +60,7 @@ sends:
   task: {next}
   report: {{to: r0000, max: 3}}
 ---
-You are {{{{ role.name }}}}, stage {i} of **{{{{ org.name }}}}**.
+You are {{{{ role.name }}}}, stage {stage} of **{{{{ org.name }}}}**.
 
 ## Your duty
 Read the incumbent version of {{{{ org.experiment.editable | join(", ") }}}}, think about the one
@@ -99,7 +104,7 @@ Runs `{{{{ org.experiment.command }}}}` for every task, {{{{ org.experiment.para
 """
 
 
-def write_org(root: Path, roles: int) -> None:
+def write_org(root: Path, roles: int, *, distinct: bool = False) -> None:
     (root / "roles").mkdir(parents=True)
     (root / "ORG.md").write_text(ORG_MD, encoding="utf-8")
     (root / "train.py").write_text("print('train')\n", encoding="utf-8")
@@ -108,7 +113,8 @@ def write_org(root: Path, roles: int) -> None:
         if i == roles - 1:
             text = SANDBOX_MD.format(name=name)
         else:
-            text = ROLE_MD.format(name=name, i=i, next=f"r{i + 1:04d}")
+            stage = f"{{{{ {i} }}}}" if distinct else str(i)
+            text = ROLE_MD.format(name=name, i=i, stage=stage, next=f"r{i + 1:04d}")
         (root / "roles" / f"{name}.md").write_text(text, encoding="utf-8")
 
 
@@ -127,7 +133,7 @@ class Run:
 
 def measure(root: Path, *, cold: bool) -> Run:
     if cold:  # forget compiled templates, as a fresh `orgloop check` process would
-        _compile.cache_clear()
+        clear_cache()
     c0, t0 = time.process_time(), time.perf_counter()
     org, findings = parse_org(root)
     c1, t1 = time.process_time(), time.perf_counter()
@@ -143,11 +149,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root, other = Path(tmp) / "shared", Path(tmp) / "distinct"
         write_org(root, args.roles)
+        write_org(other, args.roles, distinct=True)
         lines = sum(len(p.read_text().splitlines()) for p in (root / "roles").glob("*.md"))
         cold = min((measure(root, cold=True) for _ in range(args.repeat)), key=lambda r: r.total)
         warm = min((measure(root, cold=False) for _ in range(args.repeat)), key=lambda r: r.total)
+        apart = min((measure(other, cold=True) for _ in range(args.repeat)), key=lambda r: r.total)
     verdict = "meets" if cold.total < GOAL_S else "MISSES"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.roles} role files, {lines:,} lines; {cold.findings} findings")
@@ -156,6 +164,10 @@ def main() -> None:
     print(f"lint:             {cold.lint:.3f} s ({cold.lint_cpu:.3f} s)")
     print(f"total:            {cold.total:.3f} s  ({verdict} the goal of {GOAL_S:.1f} s)")
     print(f"lint again in the same process (templates compiled): {warm.lint:.3f} s")
+    print(
+        f"no two templates alike (a compile per role): {apart.total:.3f} s "
+        f"(load {apart.load:.3f} s, lint {apart.lint:.3f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import networkx as nx
 
 from ._graph import HUMAN, KICKOFF, build_graph
 from ._model import Finding, Org, Role
-from ._render import compile_role, context, org_context, sample_ledger, undeclared_names
+from ._render import context, org_context, render_role, sample_ledger, undeclared_names
 
 TOOLS = frozenset({"read_file", "edit_file", "list_files", "send", "decide", "note", "shell"})
 """The tools the runtime offers; a role's `tools` must name only these."""
@@ -183,7 +183,6 @@ def _lint_role(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Findin
 def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Finding]:
     path = str(role.path)
     try:
-        template = compile_role(role)
         undeclared = undeclared_names(role)
     except jinja2.TemplateSyntaxError as e:
         return [
@@ -212,7 +211,7 @@ def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Fi
     if out:
         return out
     try:
-        template.render(ctx)
+        render_role(role, ctx)
     except jinja2.UndefinedError as e:
         out.append(
             Finding(

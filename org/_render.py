@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 import jinja2.sandbox
 
 from ._model import Org, Role
+from ._skeleton import TEXT, split_template
 
 LEDGER_KEYS = ("summary", "best", "baseline", "noise", "experiments", "recent", "top", "dead_ends")
 
@@ -36,26 +38,62 @@ _RESOLVE = re.compile(r"^[ \t]*l_\d+_\w+ = (?:\w+\.)?resolve\('([^'\\\n]+)'\)$",
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(body: str) -> tuple[jinja2.Template, frozenset[str]]:
-    """The template and the names it reads from its context, parsed and generated once per body
-    text (lint, then every turn's prompt, reuse it). Raises jinja2.TemplateSyntaxError."""
+def _compile(source: str) -> tuple[jinja2.Template, frozenset[str]]:
+    """The template and the names it reads from its context, parsed and generated once per
+    source text. Raises jinja2.TemplateSyntaxError."""
     env = _env()
-    source = env.compile(env.parse(body), raw=True)
+    code = env.compile(env.parse(source), raw=True)
     template = env.template_class.from_code(
-        env, compile(source, "<template>", "exec"), env.make_globals(None), None
+        env, compile(code, "<template>", "exec"), env.make_globals(None), None
     )
-    return template, frozenset(_RESOLVE.findall(source)) - set(env.globals)
+    return template, frozenset(_RESOLVE.findall(code)) - set(env.globals)
 
 
-def compile_role(role: Role) -> jinja2.Template:
-    """Raises jinja2.TemplateSyntaxError (lineno is relative to the body)."""
-    return _compile(role.body)[0]
+@dataclass(frozen=True)
+class _Compiled:
+    template: jinja2.Template
+    names: frozenset[str]
+    """What the body reads from its context."""
+    texts: Mapping[str, str] | None
+    """The body's text runs, keyed by the names its skeleton reads; None: compiled from the body."""
+
+    def render(self, ctx: Mapping[str, Any]) -> str:
+        return self.template.render(ctx if self.texts is None else {**ctx, **self.texts})
+
+
+@functools.lru_cache(maxsize=4096)
+def _prepare(body: str) -> _Compiled:
+    """A role body compiled through its skeleton (see _skeleton.py), so bodies that differ only in
+    prose share one compiled template. Raises jinja2.TemplateSyntaxError."""
+    split = split_template(body)
+    if split is not None:
+        skeleton, texts = split
+        try:
+            template, names = _compile(skeleton)
+        except jinja2.TemplateSyntaxError:
+            pass  # compile the body itself: Jinja's message then quotes the user's own text
+        else:
+            runs = {f"{TEXT}{i}": text for i, text in enumerate(texts)}
+            return _Compiled(template, names - runs.keys(), runs)
+    template, names = _compile(body)
+    return _Compiled(template, names, None)
+
+
+def clear_cache() -> None:
+    """Forget every compiled template, as a fresh process would start."""
+    _prepare.cache_clear()
+    _compile.cache_clear()
 
 
 def undeclared_names(role: Role) -> frozenset[str]:
     """Names the role's template reads but never sets itself (the context must supply them).
-    Raises jinja2.TemplateSyntaxError."""
-    return _compile(role.body)[1]
+    Raises jinja2.TemplateSyntaxError (lineno is relative to the body)."""
+    return _prepare(role.body).names
+
+
+def render_role(role: Role, ctx: Mapping[str, Any]) -> str:
+    """The role's body rendered with `ctx` (from `context`). Raises jinja2 errors."""
+    return _prepare(role.body).render(ctx)
 
 
 def sample_ledger() -> dict[str, Any]:
@@ -122,4 +160,4 @@ def context(
 
 def render_prompt(org: Org, role: Role, ledger: Mapping[str, Any], memory: str = "") -> str:
     """The role's system prompt. Raises jinja2 errors; `orgloop check` has reported them first."""
-    return compile_role(role).render(context(org, role, ledger, memory))
+    return render_role(role, context(org, role, ledger, memory))
