@@ -3,8 +3,9 @@
 1. Prompt tokens of a role's first call in a turn (system + tools + first message, estimated as
    JSON characters / 4) with 10, 100 and 1,000 experiments in the ledger: the state is a fold of
    synthetic events, the ledger is `runtime.ledger.summarize`, the request is the brain's own
-   `build_request`. Goal: flat. Later calls of a turn add that turn's tool results, at most
-   `max_steps` of them, each clipped.
+   `build_request`; the engineer's includes the default org's train.py, as the engine gives it
+   to roles that edit the experiment. Goal: flat. Later calls of a turn add that turn's tool
+   results, at most `max_steps` of them, each clipped.
 2. The share of input tokens served from the cache, cache_read / (input + cache_read +
    cache_write), from the usage in recorded runs: the committed cassette (2 experiments, real
    training) and a fresh recording of a longer run (--experiments N, default 10, instant
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orgloop.org import load_org, render_prompt
+from orgloop.org import Role, load_org, render_prompt, tool_names
 from orgloop.org._model import Org
 from orgloop.runtime.anthropic_brain import build_request, estimate_tokens
 from orgloop.runtime.brain import TurnContext
@@ -33,7 +34,7 @@ from orgloop.runtime.events import Event
 from orgloop.runtime.ledger import summarize
 from orgloop.runtime.scaffold import init_org
 from orgloop.runtime.state import Message, RunState
-from orgloop.runtime.tools import Toolbox
+from orgloop.runtime.tools import Toolbox, matches
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTE = ROOT / "tests" / "data" / "cassettes" / "default-org.jsonl"
@@ -84,10 +85,25 @@ def synthetic_state(n: int) -> RunState:
     return state
 
 
+def editable_files(org: Org, role: Role) -> dict[str, str]:
+    """What the engine gives a role that edits the experiment (Toolbox.incumbent_files): the
+    editable files, here as they are on disk, since the bench has no run."""
+    if "edit_file" not in tool_names(role) or "window" in role.receives:
+        return {}  # the meta-agent edits the org's Markdown, not the experiment
+    editable, protected = org.program.experiment.editable, org.program.experiment.protected
+    paths = sorted(p.relative_to(org.root).as_posix() for p in org.root.rglob("*") if p.is_file())
+    return {
+        p: (org.root / p).read_text(encoding="utf-8")
+        for p in paths
+        if matches(p, editable) and not matches(p, protected)
+    }
+
+
 def first_request(org: Org, role: str, experiments: int) -> dict[str, Any]:
     state = synthetic_state(experiments)
     ledger = summarize(state, org)
     r = org.roles[role]
+    files = editable_files(org, r)
     msg = Message("m1", "pi", role, "direction", "Change LR: it helped last time.", {}, "t1")
     ctx = TurnContext(
         org=org,
@@ -99,6 +115,7 @@ def first_request(org: Org, role: str, experiments: int) -> dict[str, Any]:
         tools=Toolbox(None, r, "t1"),  # type: ignore[arg-type]  # schemas() needs no engine
         turn_id="t1",
         seed="bench",
+        files=lambda: files,
     )
     return build_request(ctx, org.program.model, 4096)
 

@@ -8,14 +8,22 @@ ends when the model stops calling tools after acting, after one nudge if it neve
 turn has made `max_steps` tool calls, or before a call that would overspend the org's token or
 USD budget. Every successful response is accounted as one `llm_call` event.
 
-What stays bounded: the prompt is the role's Markdown with a bounded ledger and memory; the
-conversation lives for one turn and holds at most `max_steps` tool results, each clipped. Nothing
-is carried from one turn to the next except through tools (memory notes, messages, files).
+A role that edits the experiment (it has edit_file, and its editable files are the experiment's)
+also gets the incumbent's editable files in its system prompt, so it need not read them each turn:
+they change only when an experiment is kept, so they are written to the cache once per keep and
+read from it in between, where a read_file in every turn wrote them anew each time.
 
-Prompt caching (four breakpoints, the API's most): on the last tool; on the head of the system
-prompt, everything before the ledger, which is the same for all of a role's turns; on the rest of
-the system prompt, which changes when an experiment ends; and on the newest message, so each call
-of a turn reads the one before from the cache.
+What stays bounded: the prompt is the role's Markdown with a bounded ledger and memory, plus the
+editable files clipped to `MAX_FILES_CHARS`; the conversation lives for one turn and holds at most
+`max_steps` tool results, each clipped. Nothing is carried from one turn to the next except
+through tools (memory notes, messages, files).
+
+Prompt caching (four breakpoints, the API's most), in the order the API reads a prompt: on the
+head of the system prompt, everything before the ledger, which with the tools before it is the
+same for all of a role's turns; on the editable files, which change when an experiment is kept;
+on the rest of the system prompt (ledger, memory), which changes when an experiment ends; and on
+the newest message, so each call of a turn reads the one before from the cache. The tools get no
+breakpoint of their own: caching is by prefix, so the head's entry covers them.
 
 Failures: the SDK retries 408/409/429/5xx and dropped connections itself (`max_retries`, honouring
 `retry-after`); this module retries bodies that are not JSON (the SDK does not), and turns what
@@ -57,6 +65,13 @@ MAX_TOKENS = 4096
 MAX_RESULT_CHARS = 12_000
 """A tool result is clipped to this many characters: one file read must not flood the turn."""
 MAX_BODY_CHARS = 8_000
+MIN_QUOTED_CHARS = 400
+"""A message body this long that the system prompt already holds word for word (the kickoff
+carries the program) is pointed to, not sent twice."""
+MAX_FILES_CHARS = 24_000
+"""The editable files in a prompt: whole files, each clipped like a tool result, while they fit
+in this many characters; the rest are named for read_file."""
+MAX_UNSHOWN_NAMES = 20
 HIDDEN_DATA = frozenset({"files", "base", "seconds"})
 """Message data the model is not shown: file contents travel as edits, and wall-clock seconds
 would make two runs' prompts differ for no reason."""
@@ -96,48 +111,103 @@ cannot answer for now."""
 
 
 # ---- the request
-def system_blocks(prompt: str, ledger_summary: str) -> list[Block]:
-    """The system prompt as cacheable blocks. The head, before the ledger, changes only when the
-    org's Markdown does: its breakpoint shares it among all of a role's turns. The rest changes
-    when an experiment ends: its breakpoint shares it among turns in between."""
-    cut = prompt.find(ledger_summary) if ledger_summary else -1
+def system_blocks(
+    prompt: str, ledger_summary: str, files: str = "", rules: str = ""
+) -> list[Block]:
+    """The system prompt as cacheable blocks, each a breakpoint, from the least to the most
+    changing. The head, before the ledger, and the turn `rules` (see `turn_rules`) change only
+    when the org's Markdown does: they are shared among all of a role's turns. `files` (see
+    `files_block`) change when an experiment is kept. The rest, from the ledger (and the heading
+    that introduces it) on, changes when an experiment ends."""
+    cut = _ledger_start(prompt, ledger_summary)
     if cut > 0 and prompt[:cut].strip():
-        return [
-            {"type": "text", "text": prompt[:cut], "cache_control": EPHEMERAL},
-            {"type": "text", "text": prompt[cut:], "cache_control": EPHEMERAL},
-        ]
-    return [{"type": "text", "text": prompt, "cache_control": EPHEMERAL}]
+        parts = [prompt[:cut].rstrip() + rules, files, prompt[cut:]]
+    else:
+        parts = [prompt.rstrip() + rules, files]
+    return [{"type": "text", "text": p, "cache_control": EPHEMERAL} for p in parts if p]
 
 
-def first_message(ctx: TurnContext, tools: list[str]) -> str:
+def _ledger_start(prompt: str, ledger_summary: str) -> int:
+    """Where the ledger begins in the prompt: at its summary, or at the Markdown heading right
+    above it (`## The ledger`), which must stay with it; -1 when the prompt has no ledger."""
+    cut = prompt.find(ledger_summary) if ledger_summary else -1
+    if cut <= 0:
+        return cut
+    above = prompt[:cut].rstrip()
+    line = above.rfind("\n") + 1
+    return line if above[line:].startswith("#") else cut
+
+
+def turn_rules(ctx: TurnContext, tools: list[str]) -> str:
+    """How a role acts, the same for all of its turns: it belongs with the cached head of the
+    system prompt, not in each turn's first message."""
+    sends = "; ".join(f"`{s.kind}` to {', '.join(s.to)}" for s in ctx.role.sends)
+    return (
+        "\n\n## How you act\n"
+        f"You act only through your tools ({', '.join(tools)}); text outside a tool call reaches "
+        "no one. " + (f"You may send: {sends}. " if sends else "") + "Each turn hands you one "
+        "message; when you are done with it, reply without a tool call.\n\n"
+    )
+
+
+def files_block(files: Mapping[str, str]) -> str:
+    """The incumbent's editable files as a system block ("" when there are none): each file
+    clipped as read_file's result would be, whole files while they fit in MAX_FILES_CHARS, and
+    the names of those that did not, so the model knows to read them."""
+    shown: list[str] = []
+    size = 0
+    paths = list(files)
+    for n, path in enumerate(paths):
+        try:
+            text = _clip(files[path], MAX_RESULT_CHARS)
+        except KeyError:
+            continue  # gone from the commit since it was listed: read_file would say so too
+        if size + len(text) > MAX_FILES_CHARS and shown:
+            rest = paths[n:]
+            names = ", ".join(rest[:MAX_UNSHOWN_NAMES])
+            more = (
+                f" and {len(rest) - MAX_UNSHOWN_NAMES} more"
+                if len(rest) > MAX_UNSHOWN_NAMES
+                else ""
+            )
+            shown.append(f"Not shown, for want of room (use read_file): {names}{more}.")
+            break
+        shown.append(f'<file path="{path}">\n{text}\n</file>')
+        size += len(text)
+    if not shown:
+        return ""
+    head = (
+        "## The incumbent's editable files\n\n"
+        "The files you may edit, as read_file gives them at the incumbent commit when this turn "
+        "begins. Edit them with edit_file without reading them first.\n\n"
+    )
+    return head + "\n\n".join(shown) + "\n\n"
+
+
+def first_message(ctx: TurnContext) -> str:
+    """The turn's message, and only what is new in it: how to act is in the system prompt."""
     msg = ctx.message
     body = msg.body if len(msg.body) <= MAX_BODY_CHARS else msg.body[:MAX_BODY_CHARS] + " […]"
+    if len(body) >= MIN_QUOTED_CHARS and body.strip() in ctx.prompt:
+        body = "(The body is in your system prompt above, word for word; it is not repeated here.)"
     data = {k: v for k, v in msg.data.items() if k not in HIDDEN_DATA}
-    sends = "; ".join(f"`{s.kind}` to {', '.join(s.to)}" for s in ctx.role.sends)
     parts = [f"A `{msg.kind}` message from {msg.sender}:", "", body or "(empty)"]
     if data:
         parts += ["", "Its data: " + _clip(json.dumps(data, default=str), 2000)]
-    parts += [
-        "",
-        "Handle it as your duty above says. You act only through your tools "
-        f"({', '.join(tools)}); text outside a tool call reaches no one. "
-        + (f"You may send: {sends}. " if sends else "")
-        + "When you are done, reply without a tool call.",
-    ]
+    parts += ["", "Handle it as your duty above says."]
     return "\n".join(parts)
 
 
 def build_request(ctx: TurnContext, model: str, max_tokens: int) -> dict[str, Any]:
-    tools = [dict(t) for t in ctx.tools.schemas()]
-    if tools:
-        tools[-1]["cache_control"] = EPHEMERAL
-    first = first_message(ctx, [t["name"] for t in tools])
+    tools = ctx.tools.schemas()
+    rules = turn_rules(ctx, [t["name"] for t in tools])
+    summary = str(ctx.ledger.get("summary", ""))
     return {
         "model": model,
         "max_tokens": max_tokens,
-        "system": system_blocks(ctx.prompt, str(ctx.ledger.get("summary", ""))),
+        "system": system_blocks(ctx.prompt, summary, files_block(ctx.files()), rules),
         "tools": tools,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": first}]}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": first_message(ctx)}]}],
     }
 
 
@@ -401,6 +471,7 @@ __all__ = [
     "Transport",
     "build_request",
     "estimate_tokens",
+    "files_block",
     "resolve_model",
     "run_turn",
     "write_calls",

@@ -1,7 +1,8 @@
 """The Brain seam: what decides a role's turn.
 
 A brain gets a `TurnContext` — the role, the message it must handle, its rendered prompt, the
-ledger summary, and a toolbox — and acts only by calling tools. It returns nothing: what it sent,
+ledger summary, the incumbent's editable files (for a role that edits them), and a toolbox — and
+acts only by calling tools. It returns nothing: what it sent,
 decided or edited is what the toolbox recorded, and the engine commits that as one turn.
 
 Brains: `OfflineBrain` (deterministic policies, no network), `AnthropicBrain` (Claude through the
@@ -43,6 +44,10 @@ class TurnContext:
     seed: str
     """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
     memory: str = ""
+    files: Callable[[], Mapping[str, str]] = field(default=lambda: {}, repr=False)
+    """The incumbent's experiment files this role may edit (path -> text, what read_file gives
+    at the start of the turn), empty for roles that edit none. A mapping that reads a file only
+    when asked, so a brain that does not use them costs no git calls."""
     _prompt: str | None = field(default=None, repr=False)
 
     @property

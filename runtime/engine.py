@@ -353,6 +353,7 @@ class Engine:
             turn_id=turn.id,
             seed=seed,
             memory=memory,
+            files=toolbox.incumbent_files,
         )
         await self.brain.turn(ctx)
         return toolbox

@@ -9,6 +9,7 @@ as error results, never as exceptions.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,29 @@ def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
+class IncumbentFiles(Mapping[str, str]):
+    """Files at one commit, path -> text, each read from git only when asked for: an editable
+    glob may match many files, and a brain reads only as many as its prompt has room for."""
+
+    def __init__(self, engine: Engine, commit: str, paths: list[str]) -> None:
+        self._engine, self._commit, self._paths = engine, commit, paths
+        self._read: dict[str, str] = {}
+
+    def __getitem__(self, path: str) -> str:
+        if path not in self._read:
+            text = self._engine.read_at(self._commit, path) if path in self._paths else None
+            if text is None:
+                raise KeyError(path)
+            self._read[path] = text
+        return self._read[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
 @dataclass
 class Toolbox:
     """One turn's tools. `sent`, `decisions`, `notes` and `edits` are what the turn produced."""
@@ -111,6 +135,23 @@ class Toolbox:
 
     def schemas(self) -> list[dict[str, Any]]:
         return [{"name": n, **SCHEMAS[n]} for n in SCHEMAS if n in self.allowed]
+
+    def incumbent_files(self) -> Mapping[str, str]:
+        """The experiment's editable files at the incumbent commit, sorted by path, for a role
+        that may edit them (it has edit_file and is not the meta-agent, whose edits are the
+        org's Markdown); empty for every other role. Read at the start of the turn, so they are
+        what read_file would give before any edit."""
+        editable = self.engine.editable_for(self.role)
+        if (
+            "edit_file" not in self.allowed
+            or editable != self.engine.org.program.experiment.editable
+        ):
+            return {}
+        commit = self.engine.state.incumbent
+        protected = self.engine.protected
+        listed = self.engine.list_incumbent()  # of `commit`: nothing runs in between
+        paths = [p for p in listed if matches(p, editable) and not matches(p, protected)]
+        return IncumbentFiles(self.engine, commit, sorted(paths))
 
     def call(self, name: str, args: dict[str, Any]) -> ToolResult:
         self.calls += 1

@@ -286,8 +286,9 @@ def read_turn(body: dict[str, Any]) -> Turn:
 
 def tinylm_model(body: dict[str, Any]) -> Reply:
     """The default org's roles, scripted: each answers its message with the tools its role file
-    asks for (the PI directs and decides, the engineer reads train.py, edits one knob and sends
-    the experiment, the critic and reviewer pass the result on, the meta-agent takes a note)."""
+    asks for (the PI directs and decides, the engineer edits one knob of train.py, read from its
+    prompt or with read_file, and sends the experiment, the critic and reviewer pass the result
+    on, the meta-agent takes a note)."""
     t = read_turn(body)
     if t.step > 0 and not any(r.get("type") == "tool_result" for r in t.results):
         return Reply([text("Nothing more to do.")])  # the nudge: give up
@@ -331,24 +332,35 @@ def _pi(t: Turn) -> list[Block] | None:
     return None
 
 
+def prompt_file(system: str, path: str) -> str | None:
+    """A file the brain put in the system prompt, as the model would find it there."""
+    m = re.search(rf'<file path="{re.escape(path)}">\n(.*?)\n</file>', system, re.DOTALL)
+    return m.group(1) if m else None
+
+
 def _engineer(t: Turn) -> list[Block] | None:
-    if t.step == 0:
+    # Like a real model, it reads train.py only when the prompt does not already hold it.
+    in_prompt = prompt_file(t.system, "train.py")
+    if in_prompt is None and t.step == 0:
         return [tool_use("read_file", path="train.py")]
-    if t.step == 1 and not t.results[0].get("is_error"):
+    if in_prompt is not None and t.step == 0:
+        source = in_prompt
+    elif in_prompt is None and t.step == 1 and not t.results[0].get("is_error"):
         source = t.results[0]["content"]
-        knob = (re.match(r"Change (\w+)", t.body) or re.match("(LR)", "LR")).group(1)
-        line = re.search(rf"^{knob} = (.+)$", source, re.MULTILINE)
-        if line is None:
-            return [tool_use("send", kind="question", body=f"train.py has no {knob} line.")]
-        old = line.group(1)
-        new = f"{float(old) * 1.5:.3g}" if knob == "LR" else str(min(512, int(old) * 2))
-        return [
-            tool_use(
-                "edit_file", path="train.py", old_string=line.group(0), new_string=f"{knob} = {new}"
-            ),
-            tool_use("send", kind="experiment", body=f"{knob} {old} -> {new}: {t.body}"),
-        ]
-    return None
+    else:
+        return None
+    knob = (re.match(r"Change (\w+)", t.body) or re.match("(LR)", "LR")).group(1)
+    line = re.search(rf"^{knob} = (.+)$", source, re.MULTILINE)
+    if line is None:
+        return [tool_use("send", kind="question", body=f"train.py has no {knob} line.")]
+    old = line.group(1)
+    new = f"{float(old) * 1.5:.3g}" if knob == "LR" else str(min(512, int(old) * 2))
+    return [
+        tool_use(
+            "edit_file", path="train.py", old_string=line.group(0), new_string=f"{knob} = {new}"
+        ),
+        tool_use("send", kind="experiment", body=f"{knob} {old} -> {new}: {t.body}"),
+    ]
 
 
 def _critic(t: Turn) -> list[Block] | None:

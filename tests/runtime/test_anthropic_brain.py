@@ -161,10 +161,22 @@ def test_request_carries_role_prompt_tools_and_cache_breakpoints(recorded: Recor
     marks += [b for b in first["system"] if "cache_control" in b]
     marks += [b for m in first["messages"] for b in m["content"] if "cache_control" in b]
     newest = first["messages"][-1]["content"][-1]
-    assert marks == [first["tools"][-1], first["system"][0], first["system"][1], newest]
+    # no breakpoint on the tools: the head's entry, a longer prefix, covers them
+    assert marks == [first["system"][0], first["system"][1], newest]
     # the cached head of the system prompt ends where the ledger, which changes, begins
-    assert "Metric: val_bpb" in first["system"][1]["text"]
+    assert first["system"][1]["text"].startswith("## The ledger\nMetric: val_bpb")
     assert "Metric: val_bpb" not in first["system"][0]["text"]
+    # how to act is the same every turn: in the cached head, not in each first message
+    assert "You may send: `direction` to engineer." in first["system"][0]["text"]
+    assert "You may send" not in first["messages"][0]["content"][0]["text"]
+
+
+def test_kickoff_does_not_repeat_the_program_the_prompt_holds(recorded: Recorded) -> None:
+    first = recorded.server.requests[0].body
+    program = "Train the best character-level language model of a synthetic text"
+    assert program in first["system"][0]["text"]
+    message = first["messages"][0]["content"][0]["text"]
+    assert program not in message and "word for word" in message
 
 
 def test_model_comes_from_role_then_flag_then_org() -> None:
