@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,19 @@ class Git:
         return self.run("show", f"{commit}:{path}")
 
     def branch(self, name: str, commit: str) -> None:
+        """Point branch `name` at `commit`. A lock that a killed git left on the branch (kill -9
+        in the middle of a keep) is removed once it has stayed a second: a live git holds one
+        for milliseconds, and only orgloop's own run moves this branch."""
+        try:
+            self.run("update-ref", f"refs/heads/{name}", commit)
+            return
+        except GitError:
+            lock = Path(self.run("rev-parse", "--git-common-dir").strip()) / "refs" / "heads"
+            lock = (self.root / lock / f"{name}.lock").resolve()
+            if not lock.exists():
+                raise
+        time.sleep(1.0)
+        lock.unlink(missing_ok=True)
         self.run("update-ref", f"refs/heads/{name}", commit)
 
     def move_branch(self, name: str, new: str, old: str) -> None:
@@ -126,10 +140,12 @@ class Git:
             "commit-tree", tree, "-p", parent, "-m", message, author=author, date=date
         ).strip()
 
+    # Force twice: a `worktree add` killed midway (kill -9 of the run) leaves its worktree locked,
+    # and only a double force adds or removes a locked one. These paths are orgloop's own.
     def worktree_add(self, path: Path, commit: str) -> Git:
-        self.run("worktree", "add", "-q", "--detach", "--force", str(path), commit)
+        self.run("worktree", "add", "-q", "--detach", "-f", "-f", str(path), commit)
         return Git(path)
 
     def worktree_remove(self, path: Path) -> None:
-        self.run("worktree", "remove", "--force", str(path), check=False)
+        self.run("worktree", "remove", "-f", "-f", str(path), check=False)
         self.run("worktree", "prune", check=False)

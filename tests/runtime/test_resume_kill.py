@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,9 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
     consumed = Counter(e.data["message"] for e in events if e.kind == "turn_completed")
     assert max(consumed.values()) == 1, "a message was handled twice"
     state = engine.state
+    # what the kill left (a half-made worktree, a lock) did not cost the rerun its experiment
+    reasons = [str(e.info.get("reason", "")) for e in state.experiments.values()]
+    assert not [r for r in reasons if "could not prepare" in r], reasons
     assert not state.pending
     assert len(state.candidates()) == 2 and all(e.decision for e in state.candidates())
     decisions = Counter(e.data["experiment"] for e in events if e.kind == "decision")
@@ -99,3 +103,38 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
     if kept:
         assert history[-1] == kept[-1]
     assert len(rows) == 1 + 2  # one baseline, two candidates, each once
+
+
+def test_resume_clears_the_lock_a_killed_git_left_on_the_run_branch(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
+    engine = Engine.start(root, brain=OfflineBrain(), run_id="locked")
+    engine.log.close()
+    branch = engine.state.branch
+    # what `git update-ref` leaves when it is killed between taking the lock and renaming it
+    lock = root / ".git" / "refs" / "heads" / f"{branch}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("0" * 40 + "\n")
+    os.environ["TINYLM_BUDGET"] = "0.03"
+    try:
+        resumed = Engine.resume(engine.run_dir, brain=OfflineBrain())
+        state = asyncio.run(resumed.run())
+    finally:
+        del os.environ["TINYLM_BUDGET"]
+    assert state.finished and not lock.exists()
+    assert Git(root).head(branch) == state.incumbent
+
+
+def test_an_experiment_reruns_over_the_locked_worktree_a_killed_run_left(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
+    engine = Engine.start(root, brain=OfflineBrain(), run_id="half-made")
+    # `git worktree add` killed midway: the worktree is registered, locked, and gone from disk
+    tree = engine.run_dir / "experiments" / "e1" / "tree"
+    Git(root).run("worktree", "add", "-q", "--detach", "--lock", str(tree), "HEAD")
+    shutil.rmtree(tree)
+    os.environ["TINYLM_BUDGET"] = "0.03"
+    try:
+        state = asyncio.run(engine.run())
+    finally:
+        del os.environ["TINYLM_BUDGET"]
+    assert state.experiments["e1"].status == "ok", state.experiments["e1"].info.get("reason")
+    assert state.finished and len(state.candidates()) == 1
