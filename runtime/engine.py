@@ -37,6 +37,8 @@ from .tools import Toolbox
 RUNS = Path(".orgloop") / "runs"
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
 MEMORY = Path(".orgloop") / "memory"
+NO_BASELINE = "every baseline run failed"
+"""How a run_finished reason begins when the run stopped because no baseline run measured."""
 
 
 @dataclass
@@ -225,6 +227,7 @@ class Engine:
     async def run(self) -> RunState:
         """Step until done; returns the final state. Safe to call once per Engine."""
         self.meta.watch()  # human edits of role files, applied by meta.poll() between turns
+        self._stop_without_baseline()  # a run killed just after its last baseline failed
         try:
             while True:
                 self._poll_control()
@@ -483,7 +486,9 @@ class Engine:
         exp = self.state.experiments[exp_id]
         self.emit("experiment_finished", {"id": exp_id, **result.to_event()})
         produced = []
-        if not exp.baseline:
+        if exp.baseline:
+            self._stop_without_baseline()
+        else:
             data = {
                 "experiment": exp_id,
                 "status": result.status,
@@ -512,6 +517,22 @@ class Engine:
         )
         self.commit()
         self.write_results()
+
+    def _stop_without_baseline(self) -> None:
+        """Once every baseline run has ended and none measured anything, there is nothing to
+        compare a change with: the run stops with the first failure, rather than spend its
+        budget on candidates that cannot be judged."""
+        runs = [e for e in self.state.experiments.values() if e.baseline]
+        want = self.org.program.experiment.baseline_runs
+        if len(runs) < want or not all(e.finished for e in runs) or self.state.baselines:
+            return
+        first = runs[0]
+        reason = str(first.info.get("reason") or "no metric")
+        log = self.run_dir / "experiments" / first.id / "log.txt"
+        self._stopping = self._stopping or (
+            f"{NO_BASELINE}: {first.id} {first.status} ({reason}); see {log}, fix the "
+            "experiment, then start a new run"
+        )
 
     # ---- budgets and control
     def _check_budgets(self) -> None:

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from .brain import Brain
 from .brains import default_brain_name, make_brain
-from .engine import Engine
+from .engine import NO_BASELINE, Engine
 from .events import Event, read_events
 from .progress import Progress
 from .scaffold import init_org
@@ -147,7 +147,7 @@ def _closing(engine: Engine, progress: Progress) -> int:
     if not progress.json_lines:
         progress.console.print("\n".join(lines), markup=False)
     if state.finished:
-        return EXIT_OK
+        return EXIT_ERROR if state.finish_reason.startswith(NO_BASELINE) else EXIT_OK
     return EXIT_PAUSED if state.paused else EXIT_ERROR
 
 

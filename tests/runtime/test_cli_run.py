@@ -83,3 +83,22 @@ def test_bad_brain_flags_are_input_errors(tmp_path: Path) -> None:
     done = orgloop("run", "--brain", "replay", cwd=tmp_path)
     assert done.returncode == 2 and "cassette" in done.stderr
     assert not (tmp_path / "orgloop-tinylm").exists()  # refused before any folder is made
+
+
+def test_a_run_whose_baseline_never_measures_stops_with_the_reason(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org", experiments=5, baseline_runs=2)
+    (root / "train.py").write_text('raise SystemExit("train.py is broken on purpose")\n')
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        check=True,
+    )
+    done = orgloop("run", str(root), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "every baseline run failed: e1 crash" in done.stdout
+    (run_dir,) = (root / ".orgloop" / "runs").iterdir()
+    rows = (run_dir / "results.tsv").read_text().splitlines()[1:]
+    # both baselines ran and crashed; no candidate spent the budget on a run nothing can judge
+    assert [r.split("\t")[3] for r in rows] == ["crash", "crash"]
+    assert "broken on purpose" in (run_dir / "experiments" / "e1" / "log.txt").read_text()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from orgloop.runtime._git import Git
 from orgloop.runtime.brain import TurnContext
 from orgloop.runtime.engine import Engine
+from orgloop.runtime.executor import ExperimentResult, ExperimentSpec
 from orgloop.runtime.offline import OfflineBrain, _sample
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
@@ -57,10 +59,15 @@ def test_the_engineer_changes_one_knob_inside_its_space(tmp_path: Path) -> None:
 
 
 def test_the_critic_flags_failures_and_the_reviewer_never_recommends_them(tmp_path: Path) -> None:
+    class CandidatesCrash(InstantExecutor):
+        """The baseline measures (else the run stops at once); every change crashes."""
+
+        async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult:
+            result = await super().run(spec, slot)
+            return replace(result, status="crash", metric=None) if spec.files else result
+
     root = small_org(tmp_path / "org", experiments=3, baseline_runs=1)
-    engine = Engine.start(
-        root, brain=OfflineBrain(), executor=InstantExecutor(toy_score, status="crash")
-    )
+    engine = Engine.start(root, brain=OfflineBrain(), executor=CandidatesCrash(toy_score))
     asyncio.run(engine.run())
     checked = [m for m in engine.state.messages.values() if m.kind == "checked"]
     reviews = [m for m in engine.state.messages.values() if m.kind == "review"]
