@@ -42,6 +42,17 @@ def test_check_builtin_org_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("\n") == 1 and err == ""
 
 
+def test_python_dash_m_orgloop_is_the_cli(tmp_path: Path) -> None:
+    # what the GPU example documents for a torch that lives in another environment
+    done = subprocess.run(
+        [sys.executable, "-m", "orgloop", "check"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(": ok (6 roles, 8 edges)")
+    bad = subprocess.run([sys.executable, "-m", "orgloop", "check", "nowhere"], capture_output=True)
+    assert bad.returncode == 2
+
+
 def test_check_without_org_checks_the_builtin(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
     out, _ = capsys.readouterr()
