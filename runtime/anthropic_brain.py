@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from .brain import BrainPaused, ToolResult, TurnContext
 from .pricing import cost
+from .tools import changes
 
 if TYPE_CHECKING:
     import ssl
@@ -112,18 +113,19 @@ cannot answer for now."""
 
 # ---- the request
 def system_blocks(
-    prompt: str, ledger_summary: str, files: str = "", rules: str = ""
+    prompt: str, ledger_summary: str, files: str = "", rules: str = "", kept: str = ""
 ) -> list[Block]:
     """The system prompt as cacheable blocks, each a breakpoint, from the least to the most
     changing. The head, before the ledger, and the turn `rules` (see `turn_rules`) change only
     when the org's Markdown does: they are shared among all of a role's turns. `files` (see
-    `files_block`) change when an experiment is kept. The rest, from the ledger (and the heading
-    that introduces it) on, changes when an experiment ends."""
+    `files_block`) change when the snapshot moves, every few keeps. The rest changes when an
+    experiment ends: the `kept` changes since the snapshot (see `kept_block`), then the prompt
+    from the ledger (and the heading that introduces it) on."""
     cut = _ledger_start(prompt, ledger_summary)
     if cut > 0 and prompt[:cut].strip():
-        parts = [prompt[:cut].rstrip() + rules, files, prompt[cut:]]
+        parts = [prompt[:cut].rstrip() + rules, files, kept + prompt[cut:]]
     else:
-        parts = [prompt.rstrip() + rules, files]
+        parts = [prompt.rstrip() + rules, files, kept]
     return [{"type": "text", "text": p, "cache_control": EPHEMERAL} for p in parts if p]
 
 
@@ -177,11 +179,27 @@ def files_block(files: Mapping[str, str]) -> str:
     if not shown:
         return ""
     head = (
-        "## The incumbent's editable files\n\n"
-        "The files you may edit, as read_file gives them at the incumbent commit when this turn "
-        "begins. Edit them with edit_file without reading them first.\n\n"
+        "## The editable files\n\n"
+        "The files you may edit, as the run last took them whole. The incumbent is these files "
+        'with the diff under "Changes kept since" applied, when that section follows; read_file '
+        "gives the incumbent as it is. Edit them with edit_file without reading them first.\n\n"
     )
     return head + "\n\n".join(shown) + "\n\n"
+
+
+def kept_block(snapshot: Mapping[str, str], incumbent: Mapping[str, str]) -> str:
+    """The incumbent as a diff from the files shown whole ("" when they agree), clipped like a
+    tool result; it is at most a fraction of the files (see tools.SNAPSHOT_SLACK)."""
+    diff = _clip(changes(snapshot, incumbent), MAX_RESULT_CHARS)
+    if not diff:
+        return ""
+    diff += "" if diff.endswith("\n") else "\n"
+    return (
+        "## Changes kept since\n\n"
+        "The incumbent is the editable files above with this diff applied: `+` lines are its "
+        "text, `-` lines are gone. In edit_file's old_string, quote the incumbent's text.\n\n"
+        f"```diff\n{diff}```\n\n"
+    )
 
 
 def first_message(ctx: TurnContext) -> str:
@@ -202,10 +220,13 @@ def build_request(ctx: TurnContext, model: str, max_tokens: int) -> dict[str, An
     tools = ctx.tools.schemas()
     rules = turn_rules(ctx, [t["name"] for t in tools])
     summary = str(ctx.ledger.get("summary", ""))
+    files = ctx.files()
+    snapshot = ctx.snapshot() if files else {}
+    shown, kept = (snapshot, kept_block(snapshot, files)) if snapshot else (files, "")
     return {
         "model": model,
         "max_tokens": max_tokens,
-        "system": system_blocks(ctx.prompt, summary, files_block(ctx.files()), rules),
+        "system": system_blocks(ctx.prompt, summary, files_block(shown), rules, kept),
         "tools": tools,
         "messages": [{"role": "user", "content": [{"type": "text", "text": first_message(ctx)}]}],
     }
@@ -472,6 +493,7 @@ __all__ = [
     "build_request",
     "estimate_tokens",
     "files_block",
+    "kept_block",
     "resolve_model",
     "run_turn",
     "write_calls",

@@ -48,6 +48,10 @@ class TurnContext:
     """The incumbent's experiment files this role may edit (path -> text, what read_file gives
     at the start of the turn), empty for roles that edit none. A mapping that reads a file only
     when asked, so a brain that does not use them costs no git calls."""
+    snapshot: Callable[[], Mapping[str, str]] = field(default=lambda: {}, repr=False)
+    """The same files at the snapshot commit (`Toolbox.snapshot_files`): what a brain may show
+    whole, with the changes kept since as a diff, so a keep does not rewrite every file in a
+    cached prompt. Empty when `files` is, or when the engine gives none: then show `files`."""
     _prompt: str | None = field(default=None, repr=False)
 
     @property

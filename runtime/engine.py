@@ -79,6 +79,8 @@ class Engine:
         self._control_size = -1
         self._ledger: dict[str, Any] | None = None
         self._memory: dict[str, str] = {}
+        self.snapshots: dict[tuple[str, ...], tuple[int, str]] = {}
+        """Toolbox.snapshot_files's progress along state.kept, by paths: (kept seen, snapshot)."""
         from .meta import MetaDesk  # the meta desk imports the engine's helpers
 
         self.meta = MetaDesk(self)
@@ -357,6 +359,7 @@ class Engine:
             seed=seed,
             memory=memory,
             files=toolbox.incumbent_files,
+            snapshot=toolbox.snapshot_files,
         )
         await self.brain.turn(ctx)
         return toolbox

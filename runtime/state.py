@@ -76,6 +76,8 @@ class RunState:
     incumbent: str = ""
     incumbent_metric: float | None = None
     incumbent_exp: str = ""
+    kept: list[str] = field(default_factory=list)
+    """The commits of kept experiments, in the order they were kept."""
     tokens: int = 0
     input_tokens: int = 0
     cache_read: int = 0
@@ -221,6 +223,7 @@ class RunState:
         e.reason = d.get("reason", "")
         if d["verdict"] == "keep":
             e.branch_commit = d["commit"]
+            self.kept.append(d["commit"])
             self.incumbent = d["commit"]
             self.incumbent_metric = e.metric
             self.incumbent_exp = e.id

@@ -8,6 +8,7 @@ as error results, never as exceptions.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -88,8 +89,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+SNAPSHOT_SLACK = 0.25
+"""The snapshot moves to a kept commit once the diff to it passes this share of the files' size
+(and MIN_SNAPSHOT_SLACK characters): a prompt then holds at most that much diff, and rewrites
+the whole files only once per that much change."""
+MIN_SNAPSHOT_SLACK = 1_000
+
+
 def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    """A unified diff, one line of context, from `old` to `new` for each path of `new` (a path
+    that `old` lacks shows as added); "" when they agree."""
+    out: list[str] = []
+    for path in new:
+        after, before = new.get(path), old.get(path)
+        if after is None or after == before:
+            continue
+        out += difflib.unified_diff(
+            (before or "").splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"a/{path}",
+            f"b/{path}",
+            n=1,
+        )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
 
 
 class IncumbentFiles(Mapping[str, str]):
@@ -152,6 +178,29 @@ class Toolbox:
         listed = self.engine.list_incumbent()  # of `commit`: nothing runs in between
         paths = [p for p in listed if matches(p, editable) and not matches(p, protected)]
         return IncumbentFiles(self.engine, commit, sorted(paths))
+
+    def snapshot_files(self) -> Mapping[str, str]:
+        """The incumbent_files paths at the snapshot commit: the run's base until the changes
+        kept since outgrow SNAPSHOT_SLACK, then the kept commit where they did, and so on. A
+        brain shows these whole and the incumbent as `changes(snapshot, incumbent)`, so a keep
+        adds a few diff lines to a cached prompt instead of rewriting every file in it."""
+        current = self.incumbent_files()
+        if not current:
+            return {}
+        engine, paths = self.engine, list(current)
+        seen, snapshot = engine.snapshots.get(tuple(paths), (0, ""))
+        snapshot = snapshot or str(engine.state.config.get("base") or engine.state.incumbent)
+        kept = engine.state.kept
+        at = IncumbentFiles(engine, snapshot, paths)
+        for commit in kept[seen:]:
+            files = IncumbentFiles(engine, commit, paths)
+            limit = max(
+                MIN_SNAPSHOT_SLACK, SNAPSHOT_SLACK * sum(len(files.get(p) or "") for p in paths)
+            )
+            if len(changes(at, files)) > limit:
+                snapshot, at = commit, files
+        engine.snapshots[tuple(paths)] = (len(kept), snapshot)
+        return at
 
     def call(self, name: str, args: dict[str, Any]) -> ToolResult:
         self.calls += 1

@@ -350,7 +350,10 @@ def _engineer(t: Turn) -> list[Block] | None:
     else:
         return None
     knob = (re.match(r"Change (\w+)", t.body) or re.match("(LR)", "LR")).group(1)
-    line = re.search(rf"^{knob} = (.+)$", source, re.MULTILINE)
+    # The prompt shows train.py as the run last took it whole, and what was kept since as a diff:
+    # a `+` line there is the incumbent's.
+    added = re.findall(rf"^\+({knob} = .+)$", t.system, re.MULTILINE) if in_prompt else []
+    line = re.search(rf"^{knob} = (.+)$", added[-1] if added else source, re.MULTILINE)
     if line is None:
         return [tool_use("send", kind="question", body=f"train.py has no {knob} line.")]
     old = line.group(1)

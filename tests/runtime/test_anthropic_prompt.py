@@ -1,13 +1,15 @@
 """What AnthropicBrain puts in a role's system prompt, and in which cached block.
 
-A role that edits the experiment gets the incumbent's editable files in a block of their own,
-between the head (the same for all of its turns) and the ledger (new after every experiment), so
-it need not read them each turn and they are written to the cache once per kept experiment. The
+A role that edits the experiment gets its editable files in a block of their own, between the head
+(the same for all of its turns) and the ledger (new after every experiment), so it need not read
+them each turn: whole as the run last took them (the snapshot), with the changes kept since as a
+diff after them, so a keep adds a few lines to the prompt rather than rewriting the files. The
 run tests go through the local Messages API server and real git; experiments are instant.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from orgloop.runtime.anthropic_brain import (
     MAX_RESULT_CHARS,
     AnthropicBrain,
     files_block,
+    kept_block,
     system_blocks,
 )
 from orgloop.runtime.engine import Engine
@@ -40,10 +43,10 @@ def requests_of(srv: MessagesServer, role: str) -> list[dict[str, Any]]:
     return [b for b in bodies if read_turn(b).role == role and read_turn(b).step == 0]
 
 
-async def test_the_engineer_sees_the_incumbent_files_and_a_keep_changes_them(
+async def test_the_engineer_sees_the_files_whole_and_what_was_kept_since_as_a_diff(
     tmp_path: Path,
 ) -> None:
-    org = small_org(tmp_path / "org")
+    org = small_org(tmp_path / "org", budget={"experiments": 6})
     original = (org / "train.py").read_text(encoding="utf-8")
     with MessagesServer(tinylm_model) as srv:
         brain = AnthropicBrain(api_key="sk-ant-test", base_url=srv.url, max_retries=0)
@@ -51,31 +54,85 @@ async def test_the_engineer_sees_the_incumbent_files_and_a_keep_changes_them(
         state = await engine.run()
     assert state.finished and not state.paused
     turns = requests_of(srv, "engineer")
-    seen = [prompt_file("".join(b["text"] for b in t["system"]), "train.py") for t in turns]
-    assert seen[0] == original  # the engineer's first turns run on the baseline
-    # its own block, cached apart from the head and from the ledger after it
+    # its own block, cached apart from the head and from what changes after every experiment
     block = turns[0]["system"][1]
     assert "cache_control" in block and '<file path="train.py">' in block["text"]
     assert "Metric: val_bpb" not in block["text"]
     assert turns[0]["system"][2]["text"].startswith("## The ledger")
-    kept = [
-        e.data["commit"]
-        for e in read_events(engine.run_dir / "events.jsonl")
-        if e.kind == "decision" and e.data["verdict"] == "keep"
+    # a few one-line keeps stay under the slack: the file is shown as the run took it, always,
+    # so its cached block is never rewritten
+    systems = ["".join(b["text"] for b in t["system"]) for t in turns]
+    assert {prompt_file(text, "train.py") for text in systems} == {original}
+    kept = {engine.read_at(c, "train.py") for c in state.kept}
+    assert len(kept) >= 2 and original not in kept
+    # and the diff after it, applied by git to the file, gives the incumbent of a keep
+    diffs = [
+        text.split("```diff\n", 1)[1].split("```", 1)[0] for text in systems if "```diff" in text
     ]
-    first_keep = engine.read_at(kept[0], "train.py")
-    assert first_keep is not None and first_keep != original
-    assert first_keep in seen  # a later turn saw the kept change, not the baseline
-    # with the file in its prompt, the engineer never had to read it
+    assert diffs and all("## Changes kept since" in s for s in systems if "```diff" in s)
+    incumbents = {apply_diff(tmp_path / "apply", original, diff) for diff in diffs}
+    assert incumbents <= kept and engine.read_at(state.kept[0], "train.py") in incumbents
+    # the incumbent's lines were in the prompt, so the engineer never had to read the file
     reads = [
         e.data
         for e in read_events(engine.run_dir / "events.jsonl")
         if e.kind == "tool_call" and e.data["role"] == "engineer" and e.data["tool"] == "read_file"
     ]
-    assert reads == []
+    edits = [
+        e.data
+        for e in read_events(engine.run_dir / "events.jsonl")
+        if e.kind == "tool_call" and e.data["role"] == "engineer" and e.data["tool"] == "edit_file"
+    ]
+    assert reads == [] and edits and all(e["ok"] for e in edits)
     for role in ("pi", "critic", "reviewer", "meta"):
         for body in requests_of(srv, role):
             assert "<file path=" not in "".join(b["text"] for b in body["system"]), role
+
+
+def apply_diff(where: Path, text: str, diff: str) -> str:
+    """`text` as train.py with `diff` applied by `git apply`."""
+    where.mkdir(exist_ok=True)
+    (where / "train.py").write_text(text, encoding="utf-8")
+    (where / "kept.diff").write_text(diff, encoding="utf-8")
+    subprocess.run(["git", "apply", "kept.diff"], cwd=where, check=True, capture_output=True)
+    return (where / "train.py").read_text(encoding="utf-8")
+
+
+def test_the_snapshot_moves_only_when_the_kept_diff_outgrows_its_slack(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org")
+    engine = Engine.start(root, brain=OfflineBrain(), durable=False)
+    base, original = engine.state.incumbent, (root / "train.py").read_text(encoding="utf-8")
+    repo, state = engine.repo, engine.state
+
+    def keep(text: str) -> str:
+        commit = repo.commit_files(state.incumbent, {"train.py": text}, "kept")
+        state.kept.append(commit)
+        state.incumbent = commit
+        return commit
+
+    def snapshot() -> tuple[str, str]:
+        box = Toolbox(engine, engine.org.roles["engineer"], "t")
+        shown = box.snapshot_files()
+        return shown["train.py"], kept_block(shown, box.incumbent_files())
+
+    small = original.replace("LR = ", "LR = 0.5 * ", 1)
+    keep(small)
+    shown, diff = snapshot()
+    assert shown == original and "+LR = 0.5 * " in diff
+    # a change bigger than a quarter of the file: the snapshot moves to it, the diff is gone
+    big = small + "\n".join(f"# note {i}: " + "x" * 60 for i in range(40)) + "\n"
+    keep(big)
+    shown, diff = snapshot()
+    assert (shown, diff) == (big, "")
+    # and stays there while later keeps are small
+    keep(big.replace("# note 0:", "# note zero:"))
+    shown, diff = snapshot()
+    assert shown == big and "+# note zero:" in diff
+    # the same answer from a fresh engine's memo, and the brain shows both
+    engine.snapshots.clear()
+    assert snapshot() == (shown, diff)
+    engine.log.close()
+    assert base != state.incumbent
 
 
 def test_incumbent_files_are_the_editable_unprotected_ones_of_roles_that_edit(
