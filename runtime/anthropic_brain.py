@@ -140,11 +140,24 @@ def _ledger_start(prompt: str, ledger_summary: str) -> int:
     return line if above[line:].startswith("#") else cut
 
 
+def org_chart(ctx: TurnContext) -> str:
+    """Who is in the org and what flows between them, from the role files: what each role can
+    expect of the others. It changes only when a role file does, so it sits in the cached head
+    (and makes the short roles' heads long enough for the API to cache at all)."""
+    lines = [f"\n\n## The org\n\nThe roles of {ctx.org.name} and the messages between them:"]
+    for role in ctx.org.roles.values():
+        sends = "; ".join(f"`{s.kind}` to {', '.join(s.to)}" for s in role.sends)
+        you = " (you)" if role.name == ctx.role.name else ""
+        what = " ".join(role.description.split())
+        lines.append(f"- **{role.name}**{you}: {what}" + (f" Sends {sends}." if sends else ""))
+    return "\n".join(lines)
+
+
 def turn_rules(ctx: TurnContext, tools: list[str]) -> str:
     """How a role acts, the same for all of its turns: it belongs with the cached head of the
     system prompt, not in each turn's first message."""
     sends = "; ".join(f"`{s.kind}` to {', '.join(s.to)}" for s in ctx.role.sends)
-    return (
+    return org_chart(ctx) + (
         "\n\n## How you act\n"
         f"You act only through your tools ({', '.join(tools)}); text outside a tool call reaches "
         "no one. " + (f"You may send: {sends}. " if sends else "") + "Each turn hands you one "
@@ -202,11 +215,20 @@ def kept_block(snapshot: Mapping[str, str], incumbent: Mapping[str, str]) -> str
     )
 
 
+def system_prompt(ctx: TurnContext) -> str:
+    """The role's rendered prompt, after the program (ORG.md's body) when the role file does not
+    already hold it: every role works for the same goal, whatever its Markdown says."""
+    program = ctx.org.program.body.strip()
+    if not program or program in ctx.prompt:
+        return ctx.prompt
+    return f"# The program\n\n{program}\n\n# Your role\n\n{ctx.prompt}"
+
+
 def first_message(ctx: TurnContext) -> str:
     """The turn's message, and only what is new in it: how to act is in the system prompt."""
     msg = ctx.message
     body = msg.body if len(msg.body) <= MAX_BODY_CHARS else msg.body[:MAX_BODY_CHARS] + " […]"
-    if len(body) >= MIN_QUOTED_CHARS and body.strip() in ctx.prompt:
+    if len(body) >= MIN_QUOTED_CHARS and body.strip() in system_prompt(ctx):
         body = "(The body is in your system prompt above, word for word; it is not repeated here.)"
     data = {k: v for k, v in msg.data.items() if k not in HIDDEN_DATA}
     parts = [f"A `{msg.kind}` message from {msg.sender}:", "", body or "(empty)"]
@@ -226,7 +248,7 @@ def build_request(ctx: TurnContext, model: str, max_tokens: int) -> dict[str, An
     return {
         "model": model,
         "max_tokens": max_tokens,
-        "system": system_blocks(ctx.prompt, summary, files_block(shown), rules, kept),
+        "system": system_blocks(system_prompt(ctx), summary, files_block(shown), rules, kept),
         "tools": tools,
         "messages": [{"role": "user", "content": [{"type": "text", "text": first_message(ctx)}]}],
     }
@@ -496,5 +518,6 @@ __all__ = [
     "kept_block",
     "resolve_model",
     "run_turn",
+    "system_prompt",
     "write_calls",
 ]

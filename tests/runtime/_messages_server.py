@@ -9,9 +9,11 @@ connection, a slow answer, a body that is not JSON.
 Usage is computed the way the API reports it, so cache figures mean something: tokens are
 estimated as JSON characters / 4; the prompt is the sequence tools → system blocks → message
 blocks; a prefix that ends at a `cache_control` breakpoint is written to the cache, and a later
-request whose prefix matches one written before reads it. This is the server's accounting, not
-Anthropic's: the real API also needs a minimum prefix length (1,024+ tokens) and expires entries
-after five minutes, which this server ignores.
+request whose prefix matches one written before reads it. A prefix shorter than `min_cache_tokens`
+(default 0) is not cached, as the API does below its minimum length (1,024 tokens for many
+models, 512 to 4,096 for others).
+This is the server's accounting, not Anthropic's: it estimates tokens, and it never expires an
+entry, where the API does after five minutes unused.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ class MessagesServer:
     faults: deque[Fault] = field(default_factory=deque)
     always: Fault | None = None
     """A fault given to every request while set (a persistent outage)."""
+    min_cache_tokens: int = 0
+    """A breakpoint whose prefix is shorter than this is not cached, as on the API (1,024 tokens
+    for many models, 512 to 4,096 for others). 0: everything is cached."""
     _written: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
@@ -158,7 +163,7 @@ class MessagesServer:
             key = digest.hexdigest()
             if key in self._written:
                 cached = total
-            if breakpoint:
+            if breakpoint and total >= self.min_cache_tokens:
                 prefixes.append(key)
                 cache_end = total
         self._written.update(prefixes)

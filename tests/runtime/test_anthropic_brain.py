@@ -179,6 +179,31 @@ def test_kickoff_does_not_repeat_the_program_the_prompt_holds(recorded: Recorded
     assert program not in message and "word for word" in message
 
 
+def test_every_role_sees_the_program_and_the_org_in_its_cached_head(recorded: Recorded) -> None:
+    program = "Train the best character-level language model of a synthetic text"
+    heads = {read_turn(r.body).role: r.body["system"][0]["text"] for r in recorded.server.requests}
+    assert set(heads) == {"pi", "engineer", "critic", "reviewer", "meta"}
+    for role, head in heads.items():
+        assert head.count(program) == 1, role  # the PI's own file holds it: it is not added twice
+        assert f"- **{role}** (you): " in head
+        for other in ("pi", "engineer", "critic", "reviewer", "meta", "trainer"):
+            assert f"- **{other}**" in head, (role, other)
+    assert "Sends `experiment` to trainer; `question` to pi." in heads["critic"]  # the engineer
+
+
+def test_the_test_server_caches_no_prefix_under_its_minimum() -> None:
+    def request(chars: int) -> dict[str, Any]:
+        block = {"type": "text", "text": "x" * chars, "cache_control": {"type": "ephemeral"}}
+        return {"system": [block], "messages": [{"role": "user", "content": [text("hi")]}]}
+
+    srv = MessagesServer(tinylm_model, min_cache_tokens=1024)
+    short = [srv.usage(request(2_000), []) for _ in range(2)]
+    assert short[1]["cache_read_input_tokens"] == short[1]["cache_creation_input_tokens"] == 0
+    long = [srv.usage(request(8_000), []) for _ in range(2)]
+    assert long[0]["cache_creation_input_tokens"] > 1024 and long[0]["cache_read_input_tokens"] == 0
+    assert long[1]["cache_read_input_tokens"] == long[0]["cache_creation_input_tokens"]
+
+
 def test_model_comes_from_role_then_flag_then_org() -> None:
     assert resolve_model("haiku", "opus", "claude-sonnet-5-5") == "claude-haiku-5-5"
     assert resolve_model("inherit", "opus", "claude-sonnet-5-5") == "claude-opus-5-5"
