@@ -9,14 +9,15 @@ turn has made `max_steps` tool calls, or before a call that would overspend the 
 USD budget. Every successful response is accounted as one `llm_call` event.
 
 A role that edits the experiment (it has edit_file, and its editable files are the experiment's)
-also gets the incumbent's editable files in its system prompt, so it need not read them each turn:
-they change only when an experiment is kept, so they are written to the cache once per keep and
-read from it in between, where a read_file in every turn wrote them anew each time.
+also gets its editable files in its system prompt, so it need not read them each turn: whole as
+they were at a snapshot commit, cached until the snapshot moves, then the diff kept since, so a
+keep adds a few lines to the prompt rather than writing every file to the cache again.
 
-What stays bounded: the prompt is the role's Markdown with a bounded ledger and memory, plus the
-editable files clipped to `MAX_FILES_CHARS`; the conversation lives for one turn and holds at most
-`max_steps` tool results, each clipped. Nothing is carried from one turn to the next except
-through tools (memory notes, messages, files).
+What stays bounded: the prompt is the program and the role's Markdown with a bounded ledger and
+memory, plus the editable files clipped to `MAX_FILES_CHARS` and the diff kept since their
+snapshot; the conversation lives for one turn and holds at most `max_steps` tool results, each
+clipped. Nothing is carried from one turn to the next except through tools (memory notes,
+messages, files).
 
 Prompt caching (four breakpoints, the API's most), in the order the API reads a prompt: on the
 head of the system prompt, everything before the ledger, which with the tools before it is the
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from .brain import BrainPaused, ToolResult, TurnContext
 from .pricing import cost
-from .tools import changes
+from .tools import changes, page
 
 if TYPE_CHECKING:
     import ssl
@@ -69,9 +70,10 @@ MAX_BODY_CHARS = 8_000
 MIN_QUOTED_CHARS = 400
 """A message body this long that the system prompt already holds word for word (the kickoff
 carries the program) is pointed to, not sent twice."""
-MAX_FILES_CHARS = 24_000
-"""The editable files in a prompt: whole files, each clipped like a tool result, while they fit
-in this many characters; the rest are named for read_file."""
+MAX_FILES_CHARS = 48_000
+"""The editable files in a prompt: whole files while they fit in this many characters (a longer
+one is cut at a line, with the offset read_file goes on from); the rest are named for read_file.
+Large enough for an autoresearch train.py whole; it is read from the cache, not sent anew."""
 MAX_UNSHOWN_NAMES = 20
 HIDDEN_DATA = frozenset({"files", "base", "seconds"})
 """Message data the model is not shown: file contents travel as edits, and wall-clock seconds
@@ -166,15 +168,15 @@ def turn_rules(ctx: TurnContext, tools: list[str]) -> str:
 
 
 def files_block(files: Mapping[str, str]) -> str:
-    """The incumbent's editable files as a system block ("" when there are none): each file
-    clipped as read_file's result would be, whole files while they fit in MAX_FILES_CHARS, and
+    """The editable files as a system block ("" when there are none): whole files while they
+    fit in MAX_FILES_CHARS (the first may be cut at a line, saying where read_file goes on), and
     the names of those that did not, so the model knows to read them."""
     shown: list[str] = []
     size = 0
     paths = list(files)
     for n, path in enumerate(paths):
         try:
-            text = _clip(files[path], MAX_RESULT_CHARS)
+            text = page(files[path], chars=MAX_FILES_CHARS)
         except KeyError:
             continue  # gone from the commit since it was listed: read_file would say so too
         if size + len(text) > MAX_FILES_CHARS and shown:

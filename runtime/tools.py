@@ -25,10 +25,17 @@ if TYPE_CHECKING:
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "read_file": {
-        "description": "Read a file of the org at the incumbent commit (your own edits included).",
+        "description": (
+            "Read a file of the org at the incumbent commit (your own edits included). A long "
+            "file comes a page of whole lines at a time, and says where to go on from."
+        ),
         "input_schema": {
             "type": "object",
-            "properties": {"path": {"type": "string", "description": "relative to the org"}},
+            "properties": {
+                "path": {"type": "string", "description": "relative to the org"},
+                "offset": {"type": "integer", "description": "first line to read (from 1)"},
+                "limit": {"type": "integer", "description": "most lines to read"},
+            },
             "required": ["path"],
         },
     },
@@ -89,6 +96,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+PAGE_CHARS = 10_000
+"""read_file returns at most this many characters of whole lines per call (a single longer line
+is returned whole), then says which offset reads on."""
 SNAPSHOT_SLACK = 0.25
 """The snapshot moves to a kept commit once the diff to it passes this share of the files' size
 (and MIN_SNAPSHOT_SLACK characters): a prompt then holds at most that much diff, and rewrites
@@ -98,6 +108,28 @@ MIN_SNAPSHOT_SLACK = 1_000
 
 def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def page(text: str, offset: int = 1, limit: int | None = None, chars: int = PAGE_CHARS) -> str:
+    """Lines offset.. (1-based, at most `limit` of them) of `text`, whole lines up to `chars`
+    characters, then, unless they reach the end, a line saying where the rest begins."""
+    lines = text.splitlines(keepends=True)
+    end = len(lines) if limit is None else min(len(lines), offset - 1 + limit)
+    out: list[str] = []
+    size = 0
+    for line in lines[offset - 1 : end]:
+        if out and size + len(line) > chars:
+            break
+        out.append(line)
+        size += len(line)
+    last = offset - 1 + len(out)
+    if last >= len(lines):
+        return "".join(out)
+    body = "".join(out)
+    return (
+        f"{body}{'' if body.endswith(chr(10)) else chr(10)}[… lines {offset}-{last} of "
+        f"{len(lines)} shown; read_file with offset={last + 1} reads on]"
+    )
 
 
 def changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
@@ -238,16 +270,24 @@ class Toolbox:
         return str(p)
 
     # ---- tools
-    def _read_file(self, path: str) -> ToolResult:
+    def _read_file(self, path: str, offset: int = 1, limit: int | None = None) -> ToolResult:
         clean = self._clean(path)
         if clean is None:
             return ToolResult(False, f"{path!r} is outside the org: use a relative path")
-        if clean in self.edits:
-            return ToolResult(True, self.edits[clean], self.edits[clean])
-        text = self.engine.read_incumbent(clean)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 1:
+            return ToolResult(False, f"offset must be a line number from 1, not {offset!r}")
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            return ToolResult(False, f"limit must be a number of lines from 1, not {limit!r}")
+        text = self.edits[clean] if clean in self.edits else self.engine.read_incumbent(clean)
         if text is None:
             return ToolResult(False, f"no file {clean} at the incumbent commit; see list_files")
-        return ToolResult(True, text, text)
+        lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        if offset > max(1, lines):
+            return ToolResult(False, f"{clean} has {lines} lines; offset {offset} is past its end")
+        # in-process brains get the whole file as the value; a model reads it a page at a time
+        return ToolResult(True, page(text, offset, limit), text)
 
     def _list_files(self) -> ToolResult:
         files = self.engine.list_incumbent()

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from orgloop.runtime._git import Git
 from orgloop.runtime.anthropic_brain import (
     MAX_FILES_CHARS,
-    MAX_RESULT_CHARS,
     AnthropicBrain,
     files_block,
     kept_block,
@@ -25,7 +25,7 @@ from orgloop.runtime.engine import Engine
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.testing import InstantExecutor
-from orgloop.runtime.tools import Toolbox
+from orgloop.runtime.tools import PAGE_CHARS, Toolbox
 
 from _messages_server import (
     MessagesServer,
@@ -152,16 +152,52 @@ def test_incumbent_files_are_the_editable_unprotected_ones_of_roles_that_edit(
     assert meta == {} and critic == {}
 
 
-def test_files_block_clips_large_files_and_names_those_that_do_not_fit() -> None:
-    files = {"a.py": "a" * 30_000, "b.py": "b" * 20_000, "c.py": "c = 1"}
-    block = files_block(files)
-    assert '<file path="a.py">' in block and "[…18000 more chars]" in block
+def numbered(n: int, width: int = 70) -> str:
+    return "".join(f"{i:05d} " + "x" * (width - 7) + "\n" for i in range(1, n + 1))
+
+
+def test_files_block_shows_whole_files_cuts_a_long_one_at_a_line_and_names_the_rest() -> None:
+    autoresearch_sized = numbered(400)  # 28,000 characters: whole
+    block = files_block({"train.py": autoresearch_sized, "util.py": "u = 1\n"})
+    assert autoresearch_sized in block and "u = 1" in block and "[…" not in block
+    huge = numbered(1_000)  # 70,000: cut after a whole line, with where to go on
+    block = files_block({"a.py": huge, "b.py": numbered(300), "c.py": "c = 1"})
+    shown = MAX_FILES_CHARS // 70
+    assert f"lines 1-{shown} of 1000 shown; read_file with offset={shown + 1} reads on" in block
     assert '<file path="b.py">' not in block
     assert "Not shown, for want of room (use read_file): b.py, c.py." in block
     assert len(block) < MAX_FILES_CHARS + 1_000
     assert files_block({"small.py": "x = 1"}).count("x = 1") == 1
     assert files_block({}) == ""
-    assert MAX_RESULT_CHARS < MAX_FILES_CHARS  # one clipped file always fits
+
+
+def test_read_file_pages_a_long_file_by_whole_lines(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org")
+    (root / "big.txt").write_text(numbered(500))
+    Git(root).commit_all("a long file")
+    engine = Engine.start(root, brain=OfflineBrain(), durable=False)
+    box = Toolbox(engine, engine.org.roles["engineer"], "t1")
+    first = box.call("read_file", {"path": "big.txt"})
+    per_page = PAGE_CHARS // 70
+    assert first.ok and first.value == numbered(500)  # in-process brains get it whole
+    assert first.content.startswith("00001 ") and f"{per_page:05d} " in first.content
+    assert f"offset={per_page + 1} reads on" in first.content
+    assert f"{per_page + 1:05d} " not in first.content
+    rest = box.call("read_file", {"path": "big.txt", "offset": per_page + 1, "limit": 3})
+    assert rest.content.splitlines()[0].startswith(f"{per_page + 1:05d} ")
+    assert len(rest.content.splitlines()) == 3 + 1  # three lines, and where to go on
+    last = box.call("read_file", {"path": "big.txt", "offset": 500})
+    assert last.content == numbered(500).splitlines(keepends=True)[-1]
+    # bad paging arguments come back as errors the model can act on
+    for args, says in (
+        ({"offset": 0}, "offset must be a line number from 1"),
+        ({"offset": 501}, "big.txt has 500 lines; offset 501 is past its end"),
+        ({"limit": 0}, "limit must be a number of lines from 1"),
+        ({"offset": "3"}, "offset must be a line number from 1"),
+    ):
+        result = box.call("read_file", {"path": "big.txt", **args})
+        assert not result.ok and says in result.content, args
+    engine.log.close()
 
 
 def test_the_ledger_heading_goes_with_the_ledger_and_files_sit_between() -> None:
