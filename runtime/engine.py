@@ -37,6 +37,9 @@ from .tools import Toolbox
 RUNS = Path(".orgloop") / "runs"
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
 MEMORY = Path(".orgloop") / "memory"
+RESULT_DIFF_CHARS, RESULT_LOG_CHARS = 4_000, 1_500
+"""How much of an experiment's diff and of its log's end a result message carries: the critic
+checks the change and quotes the error from them."""
 NO_BASELINE = "every baseline run failed"
 """How a run_finished reason begins when the run stopped because no baseline run measured."""
 
@@ -505,6 +508,7 @@ class Engine:
                 f"{exp_id} ({exp.description}): {result.status}, "
                 f"{self.org.program.metric.name} = {result.metric}"
                 + (f" — {result.reason}" if result.reason else "")
+                + _evidence(result)
             )
             for send in turn.role.sends:
                 for to in send.to:
@@ -663,6 +667,25 @@ class Engine:
 
     def summary(self) -> dict[str, Any]:
         return run_summary(self.state, self.org)
+
+
+def _evidence(result: ExperimentResult) -> str:
+    """The change and the end of the log, for the result message's reader."""
+    parts = []
+    if result.diff.strip():
+        diff = (
+            result.diff
+            if len(result.diff) <= RESULT_DIFF_CHARS
+            else (
+                result.diff[:RESULT_DIFF_CHARS]
+                + f"\n[… {len(result.diff) - RESULT_DIFF_CHARS} more chars]"
+            )
+        )
+        parts.append(f"The change (diff against its base):\n```diff\n{diff.rstrip()}\n```")
+    if result.log_tail.strip():
+        log = result.log_tail[-RESULT_LOG_CHARS:]
+        parts.append(f"The end of its log:\n```\n{log.rstrip()}\n```")
+    return "".join("\n\n" + part for part in parts)
 
 
 __all__ = ["Engine", "RunError", "prepare_repo", "snapshot_org"]

@@ -60,4 +60,7 @@ class InstantExecutor:
                 files[path] = git.show(commit, path)
         metric = self.score(files)
         status = self.status if metric is not None else "crash"
-        return ExperimentResult(status, metric, commit=commit, seconds=0.0, hardware="instant")
+        diff = git.run("diff", spec.base, commit)  # as LocalExecutor's: the critic reads it
+        return ExperimentResult(
+            status, metric, commit=commit, seconds=0.0, diff=diff, hardware="instant"
+        )

@@ -144,6 +144,12 @@ def test_faulty_experiments_end_with_clear_statuses_and_the_run_goes_on(tmp_path
     assert "prepare.py" in finished["e3"]["reason"]
     assert "not finite" in finished["e5"]["reason"]
     assert finished["e4"]["seconds"] < 1.5 + 2.0
+    # the critic gets the change and the end of the log with each result, to check and quote
+    result = {m.data["experiment"]: m.body for m in state.messages.values() if m.kind == "result"}
+    assert "```diff\n" in result["e2"] and "+print('val_bpb: 0.1')" in result["e2"]
+    assert "-print('val_bpb: 1.0')" in result["e2"]
+    assert "The end of its log:" in result["e5"] and "val_bpb: nan" in result["e5"]
+    assert result["e5"].startswith("e5 (nan): crash, val_bpb = None — ")
     for data in finished.values():  # what each experiment got is on the record
         iso = data["isolation"]
         assert iso["worktree"] and iso["session"] and iso["timeout_s"] > 0
