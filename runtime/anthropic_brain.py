@@ -73,7 +73,7 @@ carries the program) is pointed to, not sent twice."""
 MAX_FILES_CHARS = 48_000
 """The editable files in a prompt: whole files while they fit in this many characters (a longer
 one is cut at a line, with the offset read_file goes on from); the rest are named for read_file.
-Large enough for an autoresearch train.py whole; it is read from the cache, not sent anew."""
+Room for a train.py of several hundred lines; it is read from the cache, not sent anew."""
 MAX_UNSHOWN_NAMES = 20
 HIDDEN_DATA = frozenset({"files", "base", "seconds"})
 """Message data the model is not shown: file contents travel as edits, and wall-clock seconds

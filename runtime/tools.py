@@ -110,10 +110,17 @@ def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
+def lines_of(text: str) -> list[str]:
+    """`text` split after each newline, as git and editors count lines (str.splitlines would
+    also split at form feeds and other separators inside a line)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def page(text: str, offset: int = 1, limit: int | None = None, chars: int = PAGE_CHARS) -> str:
     """Lines offset.. (1-based, at most `limit` of them) of `text`, whole lines up to `chars`
     characters, then, unless they reach the end, a line saying where the rest begins."""
-    lines = text.splitlines(keepends=True)
+    lines = lines_of(text)
     end = len(lines) if limit is None else min(len(lines), offset - 1 + limit)
     out: list[str] = []
     size = 0
@@ -122,13 +129,13 @@ def page(text: str, offset: int = 1, limit: int | None = None, chars: int = PAGE
             break
         out.append(line)
         size += len(line)
-    last = offset - 1 + len(out)
+    body, last = "".join(out), offset - 1 + len(out)
     if last >= len(lines):
-        return "".join(out)
-    body = "".join(out)
+        return body
+    newline = "" if body.endswith("\n") else "\n"
     return (
-        f"{body}{'' if body.endswith(chr(10)) else chr(10)}[… lines {offset}-{last} of "
-        f"{len(lines)} shown; read_file with offset={last + 1} reads on]"
+        f"{body}{newline}[… lines {offset}-{last} of {len(lines)} shown; read_file with "
+        f"offset={last + 1} reads on]"
     )
 
 
@@ -141,8 +148,8 @@ def changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
         if after is None or after == before:
             continue
         out += difflib.unified_diff(
-            (before or "").splitlines(keepends=True),
-            after.splitlines(keepends=True),
+            lines_of(before or ""),
+            lines_of(after),
             f"a/{path}",
             f"b/{path}",
             n=1,
@@ -283,7 +290,7 @@ class Toolbox:
         text = self.edits[clean] if clean in self.edits else self.engine.read_incumbent(clean)
         if text is None:
             return ToolResult(False, f"no file {clean} at the incumbent commit; see list_files")
-        lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        lines = len(lines_of(text))
         if offset > max(1, lines):
             return ToolResult(False, f"{clean} has {lines} lines; offset {offset} is past its end")
         # in-process brains get the whole file as the value; a model reads it a page at a time

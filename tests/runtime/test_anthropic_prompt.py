@@ -25,7 +25,7 @@ from orgloop.runtime.engine import Engine
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.testing import InstantExecutor
-from orgloop.runtime.tools import PAGE_CHARS, Toolbox
+from orgloop.runtime.tools import PAGE_CHARS, Toolbox, page
 
 from _messages_server import (
     MessagesServer,
@@ -169,6 +169,16 @@ def test_files_block_shows_whole_files_cuts_a_long_one_at_a_line_and_names_the_r
     assert len(block) < MAX_FILES_CHARS + 1_000
     assert files_block({"small.py": "x = 1"}).count("x = 1") == 1
     assert files_block({}) == ""
+
+
+def test_pages_count_lines_as_git_does() -> None:
+    text = "form\x0cfeed\r\nsecond\nthird"  # one line with a form feed, CRLF, no final newline
+    assert page(text, 2) == "second\n" + "third"
+    assert (
+        page(text, 1, 1)
+        == "form\x0cfeed\r\n[… lines 1-1 of 3 shown; read_file with offset=2 reads on]"
+    )
+    assert page("", 1) == ""
 
 
 def test_read_file_pages_a_long_file_by_whole_lines(tmp_path: Path) -> None:
