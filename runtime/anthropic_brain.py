@@ -226,11 +226,12 @@ def system_prompt(ctx: TurnContext) -> str:
     return f"# The program\n\n{program}\n\n# Your role\n\n{ctx.prompt}"
 
 
-def first_message(ctx: TurnContext) -> str:
-    """The turn's message, and only what is new in it: how to act is in the system prompt."""
+def first_message(ctx: TurnContext, system: str) -> str:
+    """The turn's message, and only what is new in it: how to act is in the `system` prompt,
+    and a long body that prompt already holds is pointed to."""
     msg = ctx.message
     body = msg.body if len(msg.body) <= MAX_BODY_CHARS else msg.body[:MAX_BODY_CHARS] + " […]"
-    if len(body) >= MIN_QUOTED_CHARS and body.strip() in system_prompt(ctx):
+    if len(body) >= MIN_QUOTED_CHARS and body.strip() in system:
         body = "(The body is in your system prompt above, word for word; it is not repeated here.)"
     data = {k: v for k, v in msg.data.items() if k not in HIDDEN_DATA}
     parts = [f"A `{msg.kind}` message from {msg.sender}:", "", body or "(empty)"]
@@ -247,12 +248,14 @@ def build_request(ctx: TurnContext, model: str, max_tokens: int) -> dict[str, An
     files = ctx.files()
     snapshot = ctx.snapshot() if files else {}
     shown, kept = (snapshot, kept_block(snapshot, files)) if snapshot else (files, "")
+    system = system_prompt(ctx)
+    first = first_message(ctx, system)
     return {
         "model": model,
         "max_tokens": max_tokens,
-        "system": system_blocks(system_prompt(ctx), summary, files_block(shown), rules, kept),
+        "system": system_blocks(system, summary, files_block(shown), rules, kept),
         "tools": tools,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": first_message(ctx)}]}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": first}]}],
     }
 
 

@@ -1,9 +1,9 @@
 """The Brain seam: what decides a role's turn.
 
 A brain gets a `TurnContext` — the role, the message it must handle, its rendered prompt, the
-ledger summary, the incumbent's editable files (for a role that edits them), and a toolbox — and
-acts only by calling tools. It returns nothing: what it sent,
-decided or edited is what the toolbox recorded, and the engine commits that as one turn.
+ledger summary, the editable files (for a role that edits them), and a toolbox — and acts only by
+calling tools. It returns nothing: what it sent, decided or edited is what the toolbox recorded,
+and the engine commits that as one turn.
 
 Brains: `OfflineBrain` (deterministic policies, no network), `AnthropicBrain` (Claude through the
 anthropic SDK), `ReplayBrain` (a recorded cassette), and the test doubles in `testing.py`.

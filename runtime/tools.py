@@ -193,6 +193,7 @@ class Toolbox:
     edits: dict[str, str] = field(default_factory=dict)
     rationale: str = ""
     calls: int = 0
+    _incumbent: Mapping[str, str] | None = field(default=None, repr=False)
 
     @property
     def allowed(self) -> frozenset[str]:
@@ -205,18 +206,23 @@ class Toolbox:
         """The experiment's editable files at the incumbent commit, sorted by path, for a role
         that may edit them (it has edit_file and is not the meta-agent, whose edits are the
         org's Markdown); empty for every other role. Read at the start of the turn, so they are
-        what read_file would give before any edit."""
+        what read_file would give before any edit. Listed once per turn: `snapshot_files` asks
+        again, and must see the same paths."""
+        if self._incumbent is not None:
+            return self._incumbent
         editable = self.engine.editable_for(self.role)
         if (
             "edit_file" not in self.allowed
             or editable != self.engine.org.program.experiment.editable
         ):
-            return {}
+            self._incumbent = {}
+            return self._incumbent
         commit = self.engine.state.incumbent
         protected = self.engine.protected
         listed = self.engine.list_incumbent()  # of `commit`: nothing runs in between
         paths = [p for p in listed if matches(p, editable) and not matches(p, protected)]
-        return IncumbentFiles(self.engine, commit, sorted(paths))
+        self._incumbent = IncumbentFiles(self.engine, commit, sorted(paths))
+        return self._incumbent
 
     def snapshot_files(self) -> Mapping[str, str]:
         """The incumbent_files paths at the snapshot commit: the run's base until the changes
