@@ -31,6 +31,7 @@ from .errors import RunError
 from .events import Event, EventLog, LogError, read_events
 from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .ledger import results_tsv, run_summary, summarize
+from .lock import RunLock
 from .state import Message, RunState, fold
 from .tools import Toolbox
 
@@ -63,7 +64,10 @@ class Engine:
         brain: Brain,
         executor: Executor,
         clock: Callable[[], float] = time.time,
+        lock: RunLock | None = None,
     ) -> None:
+        self.lock = lock or RunLock(run_dir)
+        self.lock.acquire()  # one engine per run, from here until run() ends or close()
         self.org = org
         self.repo = Git(org.root)
         self.run_dir = run_dir
@@ -111,46 +115,58 @@ class Engine:
         run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         run_dir = root / RUNS / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
-        org = snapshot_org(repo, base, run_dir)
-        branch = f"orgloop/{run_id}"
-        repo.branch(branch, base)
-        base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
-        log = EventLog(run_dir / "events.jsonl", durable=durable)
-        state = RunState()
-        executor = executor or LocalExecutor(org.program.experiment.parallel)
-        engine = cls(org, run_dir, state, log, brain=brain, executor=executor, clock=clock)
-        p = org.program
-        engine.emit(
-            "run_started",
-            {
-                "run_id": run_id,
-                "org": str(root),
-                "org_name": p.name,
-                "branch": branch,
-                "base": base,
-                "seed": p.seed if seed is None else seed,
-                "brain": brain.name,
-                "slots": executor.slots,
-                "clock": base_time,
-                "format": 1,
-                "metric": {"name": p.metric.name, "goal": p.metric.goal, "bound": p.metric.bound},
-                "budget": {
-                    k: getattr(p.budget, k)
-                    for k in ("experiments", "wall", "usd", "tokens", "gpu_seconds", "visits")
-                },
-                **(extra or {}),
-            },
-        )
-        sandbox = org.sandbox_roles()[0].name
-        for i in range(p.experiment.baseline_runs):
-            engine._send(
-                HUMAN,
-                sandbox,
-                "experiment",
-                f"baseline run {i + 1}",
-                {"baseline": True, "files": {}},
+        lock = RunLock(run_dir)
+        lock.acquire()
+        try:
+            org = snapshot_org(repo, base, run_dir)
+            branch = f"orgloop/{run_id}"
+            repo.branch(branch, base)
+            base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
+            log = EventLog(run_dir / "events.jsonl", durable=durable)
+            state = RunState()
+            executor = executor or LocalExecutor(org.program.experiment.parallel)
+            engine = cls(
+                org, run_dir, state, log, brain=brain, executor=executor, clock=clock, lock=lock
             )
-        engine._send(HUMAN, p.entry, KICKOFF, p.body, {})
+            p = org.program
+            engine.emit(
+                "run_started",
+                {
+                    "run_id": run_id,
+                    "org": str(root),
+                    "org_name": p.name,
+                    "branch": branch,
+                    "base": base,
+                    "seed": p.seed if seed is None else seed,
+                    "brain": brain.name,
+                    "slots": executor.slots,
+                    "clock": base_time,
+                    "format": 1,
+                    "metric": {
+                        "name": p.metric.name,
+                        "goal": p.metric.goal,
+                        "bound": p.metric.bound,
+                    },
+                    "budget": {
+                        k: getattr(p.budget, k)
+                        for k in ("experiments", "wall", "usd", "tokens", "gpu_seconds", "visits")
+                    },
+                    **(extra or {}),
+                },
+            )
+            sandbox = org.sandbox_roles()[0].name
+            for i in range(p.experiment.baseline_runs):
+                engine._send(
+                    HUMAN,
+                    sandbox,
+                    "experiment",
+                    f"baseline run {i + 1}",
+                    {"baseline": True, "files": {}},
+                )
+            engine._send(HUMAN, p.entry, KICKOFF, p.body, {})
+        except BaseException:
+            lock.release()
+            raise
         engine.log.commit()
         return engine
 
@@ -164,24 +180,34 @@ class Engine:
         clock: Callable[[], float] = time.time,
     ) -> Engine:
         run_dir = Path(run_dir).resolve()
+        if not (run_dir / "events.jsonl").is_file():
+            raise RunError(f"{run_dir}/events.jsonl: no such event log; give a run folder")
+        lock = RunLock(run_dir)
+        lock.acquire()  # before reading: a second engine must not replay what the first appends
         try:
-            events = read_events(run_dir / "events.jsonl")
-        except LogError as e:
-            raise RunError(str(e)) from None
-        if not events or events[0].kind != "run_started":
-            raise RunError(f"{run_dir}/events.jsonl does not start with run_started")
-        try:
-            state = fold(events)
-        except (KeyError, TypeError, ValueError) as e:
-            raise RunError(f"{run_dir}/events.jsonl is inconsistent ({e!r})") from None
-        if state.finished:
-            raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
-        repo = Git(Path(state.config["org"]))
-        org = snapshot_org(repo, state.incumbent, run_dir)
-        repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
-        log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
-        executor = executor or LocalExecutor(org.program.experiment.parallel)
-        engine = cls(org, run_dir, state, log, brain=brain, executor=executor, clock=clock)
+            try:
+                events = read_events(run_dir / "events.jsonl")
+            except LogError as e:
+                raise RunError(str(e)) from None
+            if not events or events[0].kind != "run_started":
+                raise RunError(f"{run_dir}/events.jsonl does not start with run_started")
+            try:
+                state = fold(events)
+            except (KeyError, TypeError, ValueError) as e:
+                raise RunError(f"{run_dir}/events.jsonl is inconsistent ({e!r})") from None
+            if state.finished:
+                raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
+            repo = Git(Path(state.config["org"]))
+            org = snapshot_org(repo, state.incumbent, run_dir)
+            repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
+            log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
+            executor = executor or LocalExecutor(org.program.experiment.parallel)
+            engine = cls(
+                org, run_dir, state, log, brain=brain, executor=executor, clock=clock, lock=lock
+            )
+        except BaseException:
+            lock.release()
+            raise
         engine.emit("run_resumed", {"brain": brain.name, "pending": len(state.pending)})
         if state.paused:
             engine.emit("resumed", {})
@@ -258,8 +284,13 @@ class Engine:
             self.meta.unwatch()
             for task in self._tasks:
                 task.cancel()
-            self.log.close()
+            self.close()
         return self.state
+
+    def close(self) -> None:
+        """Make the log durable and let go of the run (another engine may resume it)."""
+        self.log.close()
+        self.lock.release()
 
     def _end(self) -> None:
         reason = self._stopping or (

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import RunError
+
 LOCK_FILE = "engine.lock"
 RETRY_SECONDS = 1.0
 """How long an engine keeps trying a busy lock: a reader's probe holds it for microseconds."""
 
 
-class RunLocked(Exception):
+class RunLocked(RunError):
     """Another engine holds the run; the message names it (pid, host, since when)."""
 
 

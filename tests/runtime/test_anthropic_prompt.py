@@ -131,7 +131,7 @@ def test_the_snapshot_moves_only_when_the_kept_diff_outgrows_its_slack(tmp_path:
     # the same answer from a fresh engine's memo, and the brain shows both
     engine.snapshots.clear()
     assert snapshot() == (shown, diff)
-    engine.log.close()
+    engine.close()
     assert base != state.incumbent
 
 
@@ -145,7 +145,7 @@ def test_incumbent_files_are_the_editable_unprotected_ones_of_roles_that_edit(
     meta = Toolbox(engine, roles["meta"], "t2").incumbent_files()
     critic = Toolbox(engine, roles["critic"], "t3").incumbent_files()
     text = files["train.py"]
-    engine.log.close()
+    engine.close()
     assert list(files) == ["train.py"]  # prepare.py matches *.py but is protected
     assert text == (root / "train.py").read_text(encoding="utf-8")
     # the meta-agent edits the org's Markdown, the critic edits nothing
@@ -207,7 +207,7 @@ def test_read_file_pages_a_long_file_by_whole_lines(tmp_path: Path) -> None:
     ):
         result = box.call("read_file", {"path": "big.txt", **args})
         assert not result.ok and says in result.content, args
-    engine.log.close()
+    engine.close()
 
 
 def test_the_ledger_heading_goes_with_the_ledger_and_files_sit_between() -> None:

@@ -37,7 +37,7 @@ def started(root: Path) -> Engine:
 def engine(tmp_path: Path) -> Iterator[Engine]:
     e = started(make_org(tmp_path / "org"))
     yield e
-    e.log.close()
+    e.close()
 
 
 def head(engine: Engine) -> str:
@@ -182,7 +182,7 @@ def test_with_human_approval_an_edit_waits_then_lands_on_approve(tmp_path: Path)
     assert edited.data["generation"] == 1 and head(engine) == edited.data["commit"]
     assert engine.org.roles["pi"].policy.data["patience"] == 2
     assert engine.meta.waiting() == []
-    engine.log.close()
+    engine.close()
 
 
 def test_with_human_approval_a_rejected_edit_never_lands(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_with_human_approval_a_rejected_edit_never_lands(tmp_path: Path) -> None
     assert rejected.data["generation"] == 1 and "rejected by a human" in rejected.data["reason"]
     assert head(engine) == before and not events(engine, "org_edited")
     assert engine.meta.waiting() == []
-    engine.log.close()
+    engine.close()
 
 
 # ---- windows and measurement, in whole runs
@@ -298,10 +298,10 @@ def test_an_edit_waiting_for_approval_survives_a_resume(tmp_path: Path) -> None:
     engine = started(make_org(tmp_path / "org", approve="human"))
     text = current(engine, "roles/pi.md").replace("patience: 3", "patience: 2")
     propose(engine, {"roles/pi.md": text})
-    engine.log.close()
+    engine.close()
     resumed = Engine.resume(engine.run_dir, brain=NoopBrain(), executor=InstantExecutor(toy_score))
     assert resumed.meta.waiting() == [1]
     assert resumed.meta.answer("approve", "1") == ""
     assert resumed.org.roles["pi"].policy.data["patience"] == 2
     assert head(resumed) == resumed.state.incumbent == resumed.state.org_edits[0]["commit"]
-    resumed.log.close()
+    resumed.close()

@@ -80,7 +80,7 @@ def live(tmp_path: Path) -> Iterator[Engine]:
     engine.meta.watch()
     yield engine
     engine.meta.unwatch()
-    engine.log.close()
+    engine.close()
 
 
 def org_events(engine: Engine) -> list[Event]:

@@ -108,7 +108,7 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
 def test_resume_clears_the_lock_a_killed_git_left_on_the_run_branch(tmp_path: Path) -> None:
     root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
     engine = Engine.start(root, brain=OfflineBrain(), run_id="locked")
-    engine.log.close()
+    engine.close()
     branch = engine.state.branch
     # what `git update-ref` leaves when it is killed between taking the lock and renaming it
     lock = root / ".git" / "refs" / "heads" / f"{branch}.lock"

@@ -19,7 +19,7 @@ async def test_pause_and_a_message_from_the_app_reach_the_engine(tmp_path: Path)
     try:
         await _drive(engine)
     finally:
-        engine.log.close()
+        engine.close()
 
 
 async def _drive(engine: Engine) -> None:
