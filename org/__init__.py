@@ -14,8 +14,10 @@ if __name__ != "orgloop.org":
     # library probes for (pickle tries `org.python.core`); refuse that name cleanly.
     raise ImportError("orgloop's org/ folder is the package orgloop.org, not org")
 
+from ._claude import TOOLS, tool_names
 from ._graph import HUMAN, KICKOFF, build_graph, format_graph
-from ._lint import TOOLS, lint, tool_names
+from ._lint import lint
+from ._load import CLAUDE_AGENTS, load_org, parse_org, role_files
 from ._model import (
     Budget,
     Experiment,
@@ -24,16 +26,18 @@ from ._model import (
     Metric,
     Org,
     OrgError,
+    Placement,
     Policy,
     Program,
     Role,
     Send,
 )
-from ._parse import DEFAULT_MODEL, default_roles_dir, load_org, parse_org
+from ._parse import DEFAULT_MODEL, default_roles_dir, parse_role
 from ._render import LEDGER_KEYS, render_prompt, sample_ledger
 from ._templates import builtin_org_dir, check
 
 __all__ = [
+    "CLAUDE_AGENTS",
     "DEFAULT_MODEL",
     "HUMAN",
     "KICKOFF",
@@ -46,6 +50,7 @@ __all__ = [
     "Metric",
     "Org",
     "OrgError",
+    "Placement",
     "Policy",
     "Program",
     "Role",
@@ -58,7 +63,9 @@ __all__ = [
     "lint",
     "load_org",
     "parse_org",
+    "parse_role",
     "render_prompt",
+    "role_files",
     "sample_ledger",
     "tool_names",
 ]

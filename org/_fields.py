@@ -33,6 +33,9 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
             ) from e
 
 
+_TOP_LEVEL_COMMA = re.compile(r",(?![^()]*\))")
+"""A comma that no closing parenthesis follows before an opening one: not inside `(…)`."""
+
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$"
 )
@@ -237,12 +240,13 @@ class Fields:
     def texts(
         self, key: str, default: tuple[str, ...] = (), *, comma: bool = False
     ) -> tuple[str, ...]:
-        """A list of text; with `comma`, also the text `a, b, c` (Claude Code's `tools` form)."""
+        """A list of text; with `comma`, also the text `a, b, c` (Claude Code's `tools` form, where
+        a comma inside parentheses, as in `Agent(a, b)`, does not split)."""
         value = self.data.get(key)
         if value is None:
             return default
         if comma and isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(v.strip() for v in _TOP_LEVEL_COMMA.split(value) if v.strip())
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list):

@@ -13,7 +13,8 @@ WINDOW = "window"
 
 
 def build_graph(org: Org) -> nx.MultiDiGraph:
-    """Edges carry `kind`, `max` (visits, or None) and `line` (where the sender declares them).
+    """Edges carry `kind`, `max` (visits, or None), and `path` and `line`: where the sender's
+    send is declared (its role file, or ORG.md's `agents`).
 
     Receivers that are not roles still get a node (flagged `unknown`) so lint can report them.
     """
@@ -21,17 +22,24 @@ def build_graph(org: Org) -> nx.MultiDiGraph:
     g.add_node(HUMAN, kind="human")
     for role in org.roles.values():
         g.add_node(role.name, kind=role.kind)
-    g.add_edge(HUMAN, org.program.entry, key=KICKOFF, kind=KICKOFF, max=1, line=1)
+    program = str(org.program.path)
+    g.add_edge(HUMAN, org.program.entry, key=KICKOFF, kind=KICKOFF, max=1, line=1, path=program)
     for role in org.roles.values():
         if WINDOW in role.receives:
-            g.add_edge(HUMAN, role.name, key=WINDOW, kind=WINDOW, max=None, line=1)
+            g.add_edge(HUMAN, role.name, key=WINDOW, kind=WINDOW, max=None, line=1, path=program)
     for role in org.roles.values():
         for send in role.sends:
             for to in send.to:
                 if to not in g:
                     g.add_node(to, kind="unknown")
                 g.add_edge(
-                    role.name, to, key=send.kind, kind=send.kind, max=send.max, line=send.line
+                    role.name,
+                    to,
+                    key=send.kind,
+                    kind=send.kind,
+                    max=send.max,
+                    line=send.line,
+                    path=send.path or str(role.path),
                 )
     return g
 

@@ -6,7 +6,6 @@ Each finding carries `path:line` and a one-line hint. An org with an error-level
 from __future__ import annotations
 
 import re
-import traceback
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -14,30 +13,17 @@ from typing import Any
 import jinja2
 import networkx as nx
 
+from ._claude import lint_tools, tool_names
 from ._graph import HUMAN, KICKOFF, build_graph
 from ._model import Finding, Org, Role
-from ._render import context, org_context, render_role, sample_ledger, undeclared_names
-
-TOOLS = frozenset({"read_file", "edit_file", "list_files", "send", "decide", "note", "shell"})
-"""The tools the runtime offers; a role's `tools` must name only these."""
-
-CLAUDE_TOOLS = {
-    "Read": "read_file",
-    "Edit": "edit_file",
-    "MultiEdit": "edit_file",
-    "Write": "edit_file",
-    "Bash": "shell",
-    "Glob": "list_files",
-    "LS": "list_files",
-}
-"""Claude Code's tool names with an orgloop equivalent, so `.claude/agents/*.md` works as is."""
-
-_CLAUDE_ONLY = {"Grep", "WebFetch", "WebSearch", "Task", "TodoWrite", "NotebookEdit", "Agent"}
-
-
-def tool_names(role: Role) -> frozenset[str]:
-    """The orgloop tools a role may call, with Claude Code names translated."""
-    return frozenset(CLAUDE_TOOLS.get(t, t) for t in role.tools if t not in _CLAUDE_ONLY)
+from ._render import (
+    context,
+    org_context,
+    render_role,
+    sample_ledger,
+    template_line,
+    undeclared_names,
+)
 
 
 def lint(org: Org) -> list[Finding]:
@@ -66,8 +52,6 @@ def _lint_program(org: Org) -> list[Finding]:
                 "metric",
             )
         )
-    if org.autoresearch:
-        return out
     if p.entry not in org.roles:
         out.append(
             Finding(
@@ -142,29 +126,7 @@ def _lint_role(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Findin
                 "name",
             )
         )
-    for tool in role.tools:
-        if tool in _CLAUDE_ONLY:
-            out.append(
-                Finding(
-                    path,
-                    role.line_of("tools"),
-                    "warning",
-                    f"Claude Code tool {tool!r} has no orgloop equivalent",
-                    "it is not offered to this role",
-                    "tool",
-                )
-            )
-        elif CLAUDE_TOOLS.get(tool, tool) not in TOOLS:
-            out.append(
-                Finding(
-                    path,
-                    role.line_of("tools"),
-                    "error",
-                    f"unknown tool {tool!r}",
-                    "tools are: " + ", ".join(sorted(TOOLS)),
-                    "tool",
-                )
-            )
+    out += lint_tools(role)
     if role.sends and role.kind == "agent" and "send" not in tool_names(role):
         out.append(
             Finding(
@@ -182,6 +144,8 @@ def _lint_role(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Findin
 
 def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Finding]:
     path = str(role.path)
+    if not role.template:
+        return []
     try:
         undeclared = undeclared_names(role)
     except jinja2.TemplateSyntaxError as e:
@@ -216,7 +180,7 @@ def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Fi
         out.append(
             Finding(
                 path,
-                _template_line(e, role),
+                template_line(e, role),
                 "error",
                 f"template error: {e.message}",
                 "see docs/format.md for what org, role and ledger hold",
@@ -227,7 +191,7 @@ def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Fi
         out.append(
             Finding(
                 path,
-                _template_line(e, role),
+                template_line(e, role),
                 "error",
                 f"template error: {type(e).__name__}: {e}",
                 "render it against an empty ledger",
@@ -245,17 +209,7 @@ def _line_of_name(role: Role, name: str) -> int:
     return role.body_line
 
 
-def _template_line(e: BaseException, role: Role) -> int:
-    # jinja rewrites tracebacks so template frames carry the template's own line numbers
-    for frame in reversed(traceback.extract_tb(e.__traceback__)):
-        if frame.filename == "<template>" and frame.lineno:
-            return role.body_line + frame.lineno - 1
-    return role.body_line
-
-
 def _lint_graph(org: Org) -> list[Finding]:
-    if org.autoresearch:
-        return []
     g = build_graph(org)
     out: list[Finding] = []
     roles = org.roles
@@ -273,11 +227,10 @@ def _lint_graph(org: Org) -> list[Finding]:
                     )
                 )
             continue
-        src = roles[a]
         if b not in roles:
             out.append(
                 Finding(
-                    str(src.path),
+                    data["path"],
                     data["line"],
                     "error",
                     f"sends `{kind}` to unknown role {b!r}",
@@ -288,7 +241,7 @@ def _lint_graph(org: Org) -> list[Finding]:
         elif kind not in roles[b].receives:
             out.append(
                 Finding(
-                    str(src.path),
+                    data["path"],
                     data["line"],
                     "error",
                     f"sends `{kind}` to {b!r}, which does not receive it",
@@ -335,7 +288,7 @@ def _lint_cycles(org: Org, g: nx.MultiDiGraph) -> list[Finding]:
     unbudgeted = nx.DiGraph()
     for a, b, _, data in g.edges(keys=True, data=True):
         if b in org.roles and org.roles[b].kind != "sandbox" and data.get("max") is None:
-            unbudgeted.add_edge(a, b, line=data["line"])
+            unbudgeted.add_edge(a, b, line=data["line"], path=data["path"])
     out = []
     # Each strongly connected component's edges, rebuilt in file order: a subgraph view of a
     # component (a set) iterates in hash order, which changes from one process to the next, and
@@ -351,12 +304,12 @@ def _lint_cycles(org: Org, g: nx.MultiDiGraph) -> list[Finding]:
             subs.setdefault(component_of[a], nx.DiGraph()).add_edge(a, b)
     for sub in subs.values():
         cycle = nx.find_cycle(sub, source=next(iter(sub)))
-        first = org.roles[cycle[0][0]]
         names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        edge = unbudgeted.edges[cycle[0]]
         out.append(
             Finding(
-                str(first.path),
-                unbudgeted.edges[cycle[0]]["line"],
+                edge["path"],
+                edge["line"],
                 "error",
                 f"cycle {names} has no budgeted exit",
                 "route it through the sandbox, or set `max` on one of its sends, "

@@ -99,6 +99,26 @@ class Meta:
 
 
 @dataclass(frozen=True)
+class Send:
+    kind: str
+    to: tuple[str, ...]
+    max: int | None = None
+    line: int = 1
+    path: str = ""
+    """Where it is declared when that is not the role's own file (ORG.md's `agents`)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """ORG.md's `agents.NAME`: where a role whose file stays as it is (a Claude Code agent) sits
+    in the graph."""
+
+    receives: tuple[str, ...] = ()
+    sends: tuple[Send, ...] = ()
+    line: int = 1
+
+
+@dataclass(frozen=True)
 class Program:
     """ORG.md: the frontmatter the runtime obeys and the body the roles read."""
 
@@ -116,6 +136,8 @@ class Program:
     concurrency: int = 4
     max_steps: int = 12
     """Most tool calls in one turn of one role."""
+    agents: Mapping[str, Placement] = field(default_factory=dict)
+    """`agents`: graph places for roles whose files do not declare their own."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
     """Line of each frontmatter key, dotted (`experiment.command`), for findings."""
@@ -142,14 +164,6 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Send:
-    kind: str
-    to: tuple[str, ...]
-    max: int | None = None
-    line: int = 1
-
-
-@dataclass(frozen=True)
 class Role:
     path: Path
     name: str
@@ -165,6 +179,18 @@ class Role:
     limits: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
+    tools_inherited: bool = False
+    """The file has no `tools`: as in Claude Code, the role gets every tool orgloop offers."""
+    disallowed: tuple[str, ...] = ()
+    """`disallowedTools`: taken away from whatever `tools` gives."""
+    permission_mode: str = "default"
+    """`permissionMode`; `plan` makes the role read-only (no edit_file)."""
+    native: bool = True
+    """The file uses orgloop's own keys (receives, sends, kind, limits, template); False for a
+    plain Claude Code subagent, which lint treats as Claude Code would."""
+    template: bool = True
+    """The body is a Jinja template (orgloop roles, or `template: true`). A plain Claude Code
+    agent's body is its prompt word for word, braces and all."""
 
     def receivers(self, kind: str) -> tuple[str, ...]:
         for s in self.sends:

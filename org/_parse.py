@@ -11,13 +11,14 @@ import functools
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from ._claude import CLAUDE_KEYS, PERMISSION_MODES
 from ._fields import Fields, load_yaml
 from ._model import (
     Budget,
@@ -25,8 +26,7 @@ from ._model import (
     Finding,
     Meta,
     Metric,
-    Org,
-    OrgError,
+    Placement,
     Policy,
     Program,
     Role,
@@ -49,19 +49,19 @@ _PROGRAM_KEYS = {
     "seed",
     "model",
     "turns",
+    "agents",
 }
-_ROLE_KEYS = {"name", "description", "tools", "model", "receives", "sends", "kind", "limits"}
-# Claude Code subagent keys: legal in a role file, kept, and not worth a warning.
-_CLAUDE_KEYS = {
-    "color",
-    "permissionMode",
+_NATIVE_KEYS = ("receives", "sends", "kind", "limits", "template")
+"""orgloop's own role keys. A file with any of the first four is an orgloop role; else it is a
+plain Claude Code subagent, whose body is not a template unless it says `template: true`."""
+_ROLE_KEYS = {
+    "name",
+    "description",
+    "tools",
+    "model",
+    *_NATIVE_KEYS,
     "disallowedTools",
-    "skills",
-    "hooks",
-    "mcpServers",
-    "memory",
-    "maxTurns",
-    "effort",
+    "permissionMode",
 }
 
 
@@ -114,7 +114,7 @@ def read_text(path: Path, findings: list[Finding]) -> str | None:
         bad("is binary, not text", "an org file is UTF-8 Markdown")
         return None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not text
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         bad(f"is not UTF-8 (byte {e.start})", "re-save the file as UTF-8", line)
@@ -229,6 +229,32 @@ def _policy(
     return Policy(data, line)
 
 
+def _sends(f: Fields, key: str = "sends", path: str = "") -> tuple[Send, ...]:
+    """The `sends` mapping at `key` of `f`: kind -> role, [roles] or {to, max}."""
+    sends: list[Send] = []
+    for kind, target in f.section(key).data.items():
+        line = f.lines.get(f"{f.prefix}{key}.{kind}", f.line_of(key))
+        to: Any = target
+        limit = None
+        if isinstance(target, dict):
+            to, limit = target.get("to"), target.get("max")
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+                f.error(line, f"`{f.prefix}{key}.{kind}.max` must be a whole number", "e.g. max: 3")
+                limit = None
+        if isinstance(to, str):
+            to = [to]
+        if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
+            f.error(
+                line,
+                f"`{f.prefix}{key}.{kind}` must name a receiving role, got {to!r}",
+                "write `kind: role` or `kind: [role, role]`",
+                "type",
+            )
+            continue
+        sends.append(Send(kind, tuple(to), limit, line, path))
+    return tuple(sends)
+
+
 def parse_role(path: Path, findings: list[Finding]) -> Role | None:
     text = read_text(path, findings)
     if text is None:
@@ -239,44 +265,42 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
     data, lines, body, body_line, tokens = split
     f = Fields(data, lines, str(path), findings, line=1)
     name = f.text("name") or path.stem
-    sends: list[Send] = []
-    for kind, target in f.section("sends").data.items():
-        line = lines.get(f"sends.{kind}", f.line_of("sends"))
-        to: Any = target
-        limit = None
-        if isinstance(target, dict):
-            to, limit = target.get("to"), target.get("max")
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-                f.error(line, f"`sends.{kind}.max` must be a whole number", "e.g. max: 3")
-                limit = None
-        if isinstance(to, str):
-            to = [to]
-        if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
-            f.error(
-                line,
-                f"`sends.{kind}` must name a receiving role, got {to!r}",
-                "write `kind: role` or `kind: [role, role]`",
-                "type",
+    native = any(f.has(key) for key in _NATIVE_KEYS if key != "template")
+    kind: Literal["agent", "sandbox"] = (
+        "sandbox" if f.choice("kind", ("agent", "sandbox"), "agent") == "sandbox" else "agent"
+    )
+    mode = f.text("permissionMode", "default") or "default"
+    if mode not in PERMISSION_MODES:
+        findings.append(
+            Finding(
+                str(path),
+                f.line_of("permissionMode"),
+                "warning",
+                f"permissionMode {mode!r} is not one Claude Code documents; it changes nothing",
+                "one of " + ", ".join(PERMISSION_MODES) + " (plan makes the role read-only)",
+                "permission-mode",
             )
-            continue
-        sends.append(Send(kind, tuple(to), limit, line))
-    limits = f.section("limits").data
-    extra = f.unknown(_ROLE_KEYS, _CLAUDE_KEYS)
+        )
     return Role(
         path=path,
         name=name,
         description=f.text("description", "") or "",
         body=body,
         body_line=body_line,
-        kind="sandbox" if f.choice("kind", ("agent", "sandbox"), "agent") == "sandbox" else "agent",
+        kind=kind,
         model=f.text("model", "inherit") or "inherit",
         tools=f.texts("tools", comma=True),
         receives=f.texts("receives", comma=True),
-        sends=tuple(sends),
+        sends=_sends(f),
         policy=_policy(body, body_line, path, findings, tokens),
-        limits=dict(limits),
-        extra=extra,
+        limits=dict(f.section("limits").data),
+        extra=f.unknown(_ROLE_KEYS, CLAUDE_KEYS),
         lines=dict(lines),
+        tools_inherited=kind == "agent" and f.data.get("tools") is None,
+        disallowed=f.texts("disallowedTools", comma=True),
+        permission_mode=mode,
+        native=native,
+        template=f.boolean("template", native),
     )
 
 
@@ -364,9 +388,24 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         model=f.text("model", DEFAULT_MODEL) or DEFAULT_MODEL,
         concurrency=concurrency,
         max_steps=max_steps,
+        agents=_placements(f),
         extra=f.unknown(_PROGRAM_KEYS),
         lines=dict(lines),
     )
+
+
+def _placements(f: Fields) -> dict[str, Placement]:
+    """ORG.md's `agents`: name -> {receives, sends} for roles whose files do not say."""
+    out = {}
+    for name in f.section("agents").data:
+        a = f.section("agents").section(name)
+        a.unknown({"receives", "sends"})
+        out[name] = Placement(
+            receives=a.texts("receives", comma=True),
+            sends=_sends(a, path=f.path),
+            line=f.lines.get(f"agents.{name}", f.line_of("agents")),
+        )
+    return out
 
 
 def autoresearch_program(root: Path, findings: list[Finding]) -> Program | None:
@@ -392,73 +431,3 @@ def autoresearch_program(root: Path, findings: list[Finding]) -> Program | None:
         body=text,
         body_line=1,
     )
-
-
-def roles_dir(root: Path) -> Path:
-    """Where an org's roles live: roles/, else .claude/agents/, else the default library."""
-    for candidate in (root / "roles", root / ".claude" / "agents"):
-        if candidate.is_dir():
-            return candidate
-    return default_roles_dir()
-
-
-def parse_org(root: Path) -> tuple[Org | None, list[Finding]]:
-    """Parse everything that can be parsed; the Org is None only if ORG.md itself failed."""
-    findings: list[Finding] = []
-    root = Path(root)
-    if not root.exists():
-        findings.append(
-            Finding(str(root), 1, "error", "no such folder", "give an org folder", "unreadable")
-        )
-        return None, findings
-    if root.is_file() and root.name in ("ORG.md", "program.md"):
-        root = root.parent
-    autoresearch = not (root / "ORG.md").exists() and (root / "program.md").is_file()
-    if autoresearch:
-        program = autoresearch_program(root, findings)
-    elif (root / "ORG.md").exists():
-        program = parse_program(root / "ORG.md", findings)
-    else:
-        findings.append(
-            Finding(
-                str(root / "ORG.md"),
-                1,
-                "error",
-                "no ORG.md here",
-                "run `orgloop init DIR` to make an org",
-                "unreadable",
-            )
-        )
-        return None, findings
-    roles: dict[str, Role] = {}
-    rdir = roles_dir(root)
-    for path in sorted(rdir.glob("*.md")):
-        role = parse_role(path, findings)
-        if role is None:
-            continue
-        if role.name in roles:
-            findings.append(
-                Finding(
-                    str(path),
-                    role.line_of("name"),
-                    "error",
-                    f"role name {role.name!r} is already used by {roles[role.name].path}",
-                    "give each role a unique `name`",
-                    "duplicate-role",
-                )
-            )
-            continue
-        roles[role.name] = role
-    if program is None:
-        return None, findings
-    return Org(root=root, program=program, roles=roles, autoresearch=autoresearch), findings
-
-
-def load_org(root: Path | str) -> Org:
-    """Load an org; raise OrgError if anything in it is an error (warnings are allowed)."""
-    org, findings = parse_org(Path(root))
-    errors = [f for f in findings if f.severity == "error"]
-    if org is None or errors:
-        unreadable = any(f.code == "unreadable" for f in errors)
-        raise OrgError(errors or findings, unreadable=unreadable)
-    return org

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
-from ._model import Org, Role
+from ._model import Finding, Org, OrgError, Role
 from ._skeleton import TEXT, split_template
 
 LEDGER_KEYS = ("summary", "best", "baseline", "noise", "experiments", "recent", "top", "dead_ends")
@@ -88,12 +89,24 @@ def clear_cache() -> None:
 def undeclared_names(role: Role) -> frozenset[str]:
     """Names the role's template reads but never sets itself (the context must supply them).
     Raises jinja2.TemplateSyntaxError (lineno is relative to the body)."""
-    return _prepare(role.body).names
+    return _prepare(role.body).names if role.template else frozenset()
 
 
 def render_role(role: Role, ctx: Mapping[str, Any]) -> str:
-    """The role's body rendered with `ctx` (from `context`). Raises jinja2 errors."""
-    return _prepare(role.body).render(ctx)
+    """The role's body rendered with `ctx` (from `context`), or the body as it stands when it is
+    not a template (a plain Claude Code agent). Raises jinja2 errors."""
+    return _prepare(role.body).render(ctx) if role.template else role.body
+
+
+def template_line(e: BaseException, role: Role) -> int:
+    """The file line a template error points at: Jinja rewrites tracebacks so template frames
+    carry the template's own line numbers; a syntax error carries its line itself."""
+    if isinstance(e, jinja2.TemplateSyntaxError) and e.lineno:
+        return role.body_line + e.lineno - 1
+    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+        if frame.filename == "<template>" and frame.lineno:
+            return role.body_line + frame.lineno - 1
+    return role.body_line
 
 
 def sample_ledger() -> dict[str, Any]:
@@ -159,5 +172,18 @@ def context(
 
 
 def render_prompt(org: Org, role: Role, ledger: Mapping[str, Any], memory: str = "") -> str:
-    """The role's system prompt. Raises jinja2 errors; `orgloop check` has reported them first."""
-    return render_role(role, context(org, role, ledger, memory))
+    """The role's system prompt. A template that fails (lint renders against an empty ledger, a
+    run's ledger can still trip a template) raises OrgError naming the role file and line."""
+    try:
+        return render_role(role, context(org, role, ledger, memory))
+    except Exception as e:  # a template can raise anything (a filter on None, a division)
+        what = e.message if isinstance(e, jinja2.TemplateError) and e.message else str(e)
+        finding = Finding(
+            str(role.path),
+            template_line(e, role),
+            "error",
+            f"template error: {type(e).__name__}: {what}",
+            "fix the role's body; {% raw %}…{% endraw %} keeps literal braces",
+            "template",
+        )
+        raise OrgError([finding]) from e

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._lint import lint
+from ._load import parse_org
 from ._model import Finding
-from ._parse import parse_org
 
 
 def builtin_org_dir() -> Path:
