@@ -26,7 +26,7 @@ from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format
 from ._git import GitError
 from .brains import NAMES, BrainChoiceError
 from .errors import RunError
-from .scaffold import ScaffoldError, init_org
+from .scaffold import ScaffoldError, init_from_agents, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What each `_add_NAME` receives: the `orgloop` parser's subcommand table."""
@@ -133,17 +133,42 @@ def _add_init(sub: Subparsers) -> None:
     p = sub.add_parser(
         "init",
         help="make a new org: the tinylm task, the default roles, a git repository",
-        description="Scaffold an org folder from the built-in tinylm task and the default roles.",
+        description="Scaffold an org folder from the built-in tinylm task and the default roles; "
+        "with --from, build it around a Claude Code project's agents (.claude/agents), which "
+        "stay where they are.",
     )
-    p.add_argument("dir", type=Path, metavar="DIR", help="the folder to create (must be empty)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    p.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        metavar="DIR",
+        help="the folder to create (must be empty); with --from, default: the agents' project",
+    )
+    p.add_argument(
+        "--from",
+        dest="agents",
+        type=Path,
+        default=None,
+        metavar="AGENTS",
+        help="a .claude/agents folder (or the project holding one) to build the org around",
+    )
+    p.add_argument("--force", action="store_true", help="write over files that are in the way")
     p.set_defaults(func=cmd_init)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    dest = init_org(args.dir, force=args.force)
-    shown = display_path(dest)
-    print(f"made {shown}: ORG.md, roles/, train.py, prepare.py (one git commit)")
+    if args.agents is not None:
+        made = init_from_agents(args.agents, args.dir, force=args.force)
+        shown = display_path(made.root)
+        agents = ", ".join(made.agents) or "none (see orgloop check)"
+        print(f"made {shown}: {', '.join(made.written)} (one git commit)")
+        print(f"agents placed in the graph (they read each result, advise the PI): {agents}")
+    elif args.dir is None:
+        print("orgloop init: give a folder (orgloop init DIR) or --from AGENTS", file=sys.stderr)
+        return EXIT_INPUT
+    else:
+        shown = display_path(init_org(args.dir, force=args.force))
+        print(f"made {shown}: ORG.md, roles/, train.py, prepare.py (one git commit)")
     print(f"next: orgloop check {shown}")
     return EXIT_OK
 
