@@ -24,6 +24,7 @@ from ._render import (
     template_line,
     undeclared_names,
 )
+from ._task import constants
 
 
 def lint(org: Org) -> list[Finding]:
@@ -31,8 +32,12 @@ def lint(org: Org) -> list[Finding]:
     out: list[Finding] = []
     out += _lint_program(org)
     org_view = org_context(org)
+    knobs: tuple[list[str], set[str]] | None = None
     for role in org.roles.values():
         out += _lint_role(org, role, org_view)
+        if isinstance(role.policy.data.get("space"), dict):
+            knobs = knobs or task_knobs(org)
+            out += _lint_space(role, *knobs)
     out += _lint_graph(org)
     return sorted(out, key=lambda f: (f.path, f.line))
 
@@ -140,6 +145,43 @@ def _lint_role(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Findin
         )
     out += _lint_template(org, role, org_view)
     return out
+
+
+def task_knobs(org: Org) -> tuple[list[str], set[str]]:
+    """The editable Python files that exist and parse, and the constants they define."""
+    files, names = [], set()
+    for pattern in org.program.experiment.editable:
+        if _pattern_problem(pattern):
+            continue
+        for path in sorted(org.root.glob(pattern)):
+            try:
+                found = constants(path.read_text(encoding="utf-8")) if path.suffix == ".py" else {}
+            except (OSError, UnicodeDecodeError):
+                continue
+            if found:
+                files.append(str(path.relative_to(org.root)))
+                names |= set(found)
+    return files, names
+
+
+def _lint_space(role: Role, files: list[str], names: set[str]) -> list[Finding]:
+    """`space` knobs no editable file defines, in one finding per role."""
+    missing = [str(k) for k in role.policy.data["space"] if str(k) not in names]
+    if not files or not missing:
+        return []
+    one = len(missing) == 1
+    return [
+        Finding(
+            str(role.path),
+            role.policy.lines.get(f"space.{missing[0]}", role.policy.line),
+            "warning",
+            f"`space` knob{'' if one else 's'} {', '.join(missing)} "
+            f"{'is not a' if one else 'are not'} module-level constant{'' if one else 's'} "
+            f"of {', '.join(files)}",
+            "its constants are " + ", ".join(sorted(names)),
+            "space",
+        )
+    ]
 
 
 def _lint_template(org: Org, role: Role, org_view: Mapping[str, Any]) -> list[Finding]:

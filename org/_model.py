@@ -157,6 +157,8 @@ class Policy:
 
     data: Mapping[str, Any]
     line: int
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """File line of each key, dotted (`space.LR`)."""
 
     @property
     def kind(self) -> str:

@@ -189,6 +189,7 @@ def _policy(
     """The merged ``policy`` blocks of `body`; `tokens`, when given, are the whole file's (their
     lines count from the file's first line, not the body's)."""
     data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
     line = body_line
     offset = body_line if tokens is None else 1
     for tok in _markdown().parse(body) if tokens is None else tokens:
@@ -196,7 +197,7 @@ def _policy(
             continue
         line = offset + tok.map[0]
         try:
-            block, _ = load_yaml(tok.content, line + 1)
+            block, block_lines = load_yaml(tok.content, line + 1)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             at = line + 1 + mark.line if mark is not None else line
@@ -226,7 +227,8 @@ def _policy(
             )
             continue
         data.update(block)
-    return Policy(data, line)
+        lines.update(block_lines)
+    return Policy(data, line, lines)
 
 
 def _sends(f: Fields, key: str = "sends", path: str = "") -> tuple[Send, ...]:
