@@ -34,6 +34,8 @@ from ._model import (
 )
 from ._parse import DEFAULT_MODEL, default_roles_dir, parse_role
 from ._render import LEDGER_KEYS, render_prompt, sample_ledger
+from ._task import Constant
+from ._task import constants as task_constants
 from ._templates import builtin_org_dir, check
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "LEDGER_KEYS",
     "TOOLS",
     "Budget",
+    "Constant",
     "Experiment",
     "Finding",
     "Meta",
@@ -67,5 +70,6 @@ __all__ = [
     "render_prompt",
     "role_files",
     "sample_ledger",
+    "task_constants",
     "tool_names",
 ]
