@@ -35,6 +35,7 @@ from orgloop.runtime.events import Event
 from orgloop.runtime.ledger import summarize
 from orgloop.runtime.scaffold import init_org
 from orgloop.runtime.state import Message, RunState
+from orgloop.runtime.testing import RecordingRun
 from orgloop.runtime.tools import Toolbox, matches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,12 +116,24 @@ def first_request(org: Org, role: str, experiments: int) -> dict[str, Any]:
         render=lambda: render_prompt(org, r, ledger, ""),
         ledger=ledger,
         state=state,
-        tools=Toolbox(None, r, "t1"),  # type: ignore[arg-type]  # schemas() needs no engine
-        turn_id="t1",
+        box=_Box(RecordingRun(org, state), r, "t1", files=files),
         seed="bench",
-        files=lambda: files,
     )
     return build_request(ctx, org.program.model, 4096)
+
+
+class _Box(Toolbox):
+    """A toolbox whose editable files are the org folder's, as a brain would see them."""
+
+    def __init__(self, run: RecordingRun, role: Role, turn: str, *, files: dict[str, str]) -> None:
+        super().__init__(run, role, turn)
+        self._files = files
+
+    def incumbent_files(self) -> dict[str, str]:
+        return self._files
+
+    def snapshot_files(self) -> dict[str, str]:
+        return {}
 
 
 def cache_share(path: Path) -> tuple[float, int, dict[str, int]]:

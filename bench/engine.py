@@ -66,7 +66,7 @@ def bench_throughput() -> tuple[float, int]:
             root, brain=FunctionBrain(relay), executor=InstantExecutor(lambda f: 1.0)
         )
         for i in range(IN_FLIGHT):
-            engine._send("human", f"r{i % ROLES}", "ping", "", {})
+            engine.send("human", f"r{i % ROLES}", "ping", "", {})
         engine.org = engine.org  # the baseline message stays queued for the (unused) trainer
         start = time.perf_counter()
         state = asyncio.run(engine.run())

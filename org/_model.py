@@ -213,6 +213,9 @@ class Org:
     roles: Mapping[str, Role]
     autoresearch: bool = False
     """True when the folder is an autoresearch layout (program.md, no ORG.md)."""
+    source: Path | None = None
+    """The folder the files were read from when it is not `root` (a run loads its org from a
+    copy of a commit, and keeps `root` the user's folder)."""
 
     @property
     def name(self) -> str:
@@ -223,3 +226,10 @@ class Org:
 
     def sandbox_roles(self) -> list[Role]:
         return [r for r in self.roles.values() if r.kind == "sandbox"]
+
+    def role_file(self, role: Role) -> str | None:
+        """The role's file relative to the org folder; None for roles from the default library."""
+        for folder in (self.source, self.root):
+            if folder is not None and role.path.is_relative_to(folder):
+                return role.path.relative_to(folder).as_posix()
+        return None

@@ -19,7 +19,7 @@ _EXPORTS = {
     "Brain": "brain",
     "BrainPaused": "brain",
     "TurnContext": "brain",
-    "ToolResult": "brain",
+    "ToolResult": "tools",
     "OfflineBrain": "offline",
     "Executor": "executor",
     "ExperimentSpec": "executor",

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .brain import TurnContext
-from .reload import role_file, unified
+from .text import unified
 
 Proposal = tuple[str, str, str]
 """(path, new content, rationale)"""
@@ -40,7 +40,7 @@ def offline_proposal(ctx: TurnContext) -> Proposal | None:
 
 
 def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
-    engine, state, org = ctx.tools.engine, ctx.state, ctx.org
+    state, org = ctx.state, ctx.org
     policy = ctx.role.policy.data
     window = [i for i in ctx.message.data.get("experiments", []) if i in state.experiments]
     history = [(e, _CHANGE.match(e.description)) for e in state.decided()]
@@ -49,7 +49,7 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
     engineer = next((r for r in org.roles.values() if r.policy.kind == "mutate"), None)
     lead = next((r for r in org.roles.values() if r.policy.kind == "lead"), None)
     space = dict(engineer.policy.data.get("space") or {}) if engineer else {}
-    epath = role_file(engine, engineer) if engineer else None
+    epath = org.role_file(engineer) if engineer else None
     text = _read(ctx, epath) if epath else None
     if engineer and epath and text is not None:
         wins = [(e, k, v) for e, k, v in changes if e.decision == "keep" and k in space]
@@ -81,7 +81,7 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
                     f"{knob} was tried {len(tries[knob])} times ({ids}) and never kept; drop it "
                     f"from the search space. Evidence: {ids}; {before}",
                 )
-    lpath = role_file(engine, lead) if lead else None
+    lpath = org.role_file(lead) if lead else None
     ltext = _read(ctx, lpath) if lpath else None
     if lead and lpath and ltext is not None:
         patience = int(lead.policy.data.get("patience", 3))

@@ -8,12 +8,12 @@ and snapshots a dirty working tree without touching the user's branch, index or 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 from ..org import Org, load_org
 from ._git import Git
+from .workspace import Workspace
 
 
 def prepare_repo(repo: Git) -> str:
@@ -36,17 +36,12 @@ def prepare_repo(repo: Git) -> str:
     return repo.snapshot(has_head)
 
 
-def snapshot_org(repo: Git, commit: str, run_dir: Path) -> Org:
+def snapshot_org(workspace: Workspace, commit: str, run_dir: Path) -> Org:
     """Load the org as it is at `commit` (roles edited by meta included), from a plain copy of
     that commit's files in the run folder, with `root` still the user's org folder."""
     dest = run_dir / "org"
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(repo.root), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-m", "-C", str(dest)], input=archive, check=True)
-    return replace(load_org(dest), root=repo.root)
+    workspace.export(commit, dest)
+    return replace(load_org(dest), root=workspace.repo.root, source=dest)

@@ -46,9 +46,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .brain import BrainPaused, ToolResult, TurnContext
+from .brain import BrainPaused, TurnContext
 from .pricing import cost
-from .tools import changes, page
+from .text import changes, page
+from .tools import ToolResult
 
 if TYPE_CHECKING:
     import ssl
@@ -242,7 +243,7 @@ def first_message(ctx: TurnContext, system: str) -> str:
 
 
 def build_request(ctx: TurnContext, model: str, max_tokens: int) -> dict[str, Any]:
-    tools = ctx.tools.schemas()
+    tools = ctx.schemas()
     rules = turn_rules(ctx, [t["name"] for t in tools])
     summary = str(ctx.ledger.get("summary", ""))
     files = ctx.files()
@@ -282,7 +283,7 @@ async def run_turn(
     request = build_request(ctx, model, max_tokens)
     if not request["tools"]:
         return  # a role with no tools cannot act; asking the model would only cost money
-    box, limit = ctx.tools, ctx.org.program.max_steps
+    limit = ctx.org.program.max_steps
     nudged = False
     for step in range(limit + 2):  # the loop below ends sooner; this bound is a backstop
         if _over_budget(ctx, request):
@@ -305,15 +306,15 @@ async def run_turn(
             {"role": "assistant", "content": content},
             {"role": "user", "content": results},
         ]
-        if box.calls >= limit:
+        if ctx.calls >= limit:
             return
 
 
 def _execute(ctx: TurnContext, use: Block, limit: int) -> ToolResult:
-    if ctx.tools.calls >= limit:
+    if ctx.calls >= limit:
         return ToolResult(False, f"step limit reached ({limit} tool calls); this turn ends")
     args = use.get("input")
-    return ctx.tools.call(str(use.get("name", "")), args if isinstance(args, dict) else {})
+    return ctx.call_with(str(use.get("name", "")), args if isinstance(args, dict) else {})
 
 
 def _result_block(use: Block, result: ToolResult) -> Block:
@@ -331,8 +332,8 @@ def _acted(ctx: TurnContext) -> bool:
     """Whether the turn did something that counts: sent, decided or edited (a PI may rightly
     only decide once the experiment budget is spent). A note counts only for a role that sends
     nothing (the meta-agent's "no edit this time"); for others it is bookkeeping, not the duty."""
-    box = ctx.tools
-    return bool(box.sent or box.decisions or box.edits or (box.notes and not ctx.role.sends))
+    done = ctx.effects
+    return bool(done.sent or done.decided or done.edited or (done.notes and not ctx.role.sends))
 
 
 def _over_budget(ctx: TurnContext, request: dict[str, Any]) -> bool:
@@ -345,11 +346,8 @@ def _over_budget(ctx: TurnContext, request: dict[str, Any]) -> bool:
         budget.usd
     ):
         over = "usd"
-    if over and over not in state.exhausted:
-        ctx.tools.engine.emit(
-            "budget_exhausted",
-            {"budget": over, "turn": ctx.turn_id, "role": ctx.role.name, "by": "brain"},
-        )
+    if over:
+        ctx.declare_spent(over)
     return bool(over)
 
 
@@ -364,18 +362,13 @@ def _account(
         "cache_read": int(usage.get("cache_read_input_tokens") or 0),
         "cache_write": int(usage.get("cache_creation_input_tokens") or 0),
     }
-    ctx.tools.engine.emit(
-        "llm_call",
-        {
-            "turn": ctx.turn_id,
-            "role": ctx.role.name,
-            "step": step,
-            "model": served,
-            **counts,
-            "usd": round(cost(served, **counts), 8),
-            "seconds": round(seconds, 3),
-            "stop_reason": response.get("stop_reason"),
-        },
+    ctx.record_usage(
+        step=step,
+        model=served,
+        **counts,
+        usd=round(cost(served, **counts), 8),
+        seconds=round(seconds, 3),
+        stop_reason=response.get("stop_reason"),
     )
 
 

@@ -32,8 +32,11 @@ from .events import Event, EventLog, LogError, read_events
 from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .ledger import results_tsv, run_summary, summarize
 from .lock import RunLock
+from .meta import MetaDesk
+from .run import Move
 from .state import Message, RunState, fold
 from .tools import Toolbox
+from .workspace import Workspace
 
 RUNS = Path(".orgloop") / "runs"
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
@@ -51,9 +54,14 @@ class _Turn:
     role: Role
     message: Message
     slot: int | None = None
+    box: Toolbox | None = None
+    """An agent turn's toolbox, made when the turn starts (its `base` is that incumbent)."""
 
 
 class Engine:
+    """One run of one org. It satisfies the desks' `Run` contract (org, state, run_dir,
+    workspace, emit, send) and alone commits the log, moves the run branch and replaces its org."""
+
     def __init__(
         self,
         org: Org,
@@ -63,13 +71,15 @@ class Engine:
         *,
         brain: Brain,
         executor: Executor,
+        workspace: Workspace,
         clock: Callable[[], float] = time.time,
         lock: RunLock | None = None,
     ) -> None:
         self.lock = lock or RunLock(run_dir)
         self.lock.acquire()  # one engine per run, from here until run() ends or close()
         self.org = org
-        self.repo = Git(org.root)
+        self.workspace = workspace
+        self.repo = workspace.repo
         self.run_dir = run_dir
         self.state = state
         self.log = log
@@ -86,10 +96,6 @@ class Engine:
         self._control_size = -1
         self._ledger: dict[str, Any] | None = None
         self._memory: dict[str, str] = {}
-        self.snapshots: dict[tuple[str, ...], tuple[int, str]] = {}
-        """Toolbox.snapshot_files's progress along state.kept, by paths: (kept seen, snapshot)."""
-        from .meta import MetaDesk  # the meta desk imports the engine's helpers
-
         self.meta = MetaDesk(self)
 
     # ---- starting and resuming
@@ -118,15 +124,24 @@ class Engine:
         lock = RunLock(run_dir)
         lock.acquire()
         try:
-            org = snapshot_org(repo, base, run_dir)
+            base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
+            workspace = Workspace(repo, base_time)
+            org = snapshot_org(workspace, base, run_dir)
             branch = f"orgloop/{run_id}"
             repo.branch(branch, base)
-            base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
             log = EventLog(run_dir / "events.jsonl", durable=durable)
             state = RunState()
             executor = executor or LocalExecutor(org.program.experiment.parallel)
             engine = cls(
-                org, run_dir, state, log, brain=brain, executor=executor, clock=clock, lock=lock
+                org,
+                run_dir,
+                state,
+                log,
+                brain=brain,
+                executor=executor,
+                workspace=workspace,
+                clock=clock,
+                lock=lock,
             )
             p = org.program
             engine.emit(
@@ -156,14 +171,14 @@ class Engine:
             )
             sandbox = org.sandbox_roles()[0].name
             for i in range(p.experiment.baseline_runs):
-                engine._send(
+                engine.send(
                     HUMAN,
                     sandbox,
                     "experiment",
                     f"baseline run {i + 1}",
                     {"baseline": True, "files": {}},
                 )
-            engine._send(HUMAN, p.entry, KICKOFF, p.body, {})
+            engine.send(HUMAN, p.entry, KICKOFF, p.body, {})
         except BaseException:
             lock.release()
             raise
@@ -198,12 +213,21 @@ class Engine:
             if state.finished:
                 raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
             repo = Git(Path(state.config["org"]))
-            org = snapshot_org(repo, state.incumbent, run_dir)
+            workspace = Workspace(repo, int(state.config.get("clock", 0)))
+            org = snapshot_org(workspace, state.incumbent, run_dir)
             repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
             log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
             executor = executor or LocalExecutor(org.program.experiment.parallel)
             engine = cls(
-                org, run_dir, state, log, brain=brain, executor=executor, clock=clock, lock=lock
+                org,
+                run_dir,
+                state,
+                log,
+                brain=brain,
+                executor=executor,
+                workspace=workspace,
+                clock=clock,
+                lock=lock,
             )
         except BaseException:
             lock.release()
@@ -230,7 +254,7 @@ class Engine:
             self.log.commit()
             self._last_commit = now
 
-    def _send(
+    def send(
         self,
         sender: str,
         receiver: str,
@@ -261,8 +285,11 @@ class Engine:
         self._stop_without_baseline()  # a run killed just after its last baseline failed
         try:
             while True:
-                self._poll_control()
-                self.meta.poll()
+                self.poll_control()
+                seq = self.log.next_seq
+                self.apply(self.meta.poll())
+                if self.log.next_seq != seq:  # a human edit accepted or refused: say so now
+                    self.commit()
                 self._check_budgets()
                 for turn in self._ready():
                     self._launch(turn)
@@ -291,6 +318,16 @@ class Engine:
         """Make the log durable and let go of the run (another engine may resume it)."""
         self.log.close()
         self.lock.release()
+
+    def apply(self, moves: list[Move]) -> None:
+        """What the desks asked for, in order: the log made durable first, then the run branch
+        moved (compare-and-swap), then the org reloaded from the new incumbent."""
+        if not moves:
+            return
+        self.commit()
+        for move in moves:
+            self.repo.move_branch(self.state.branch, move.new, move.old)
+        self.org = snapshot_org(self.workspace, self.state.incumbent, self.run_dir)
 
     def _end(self) -> None:
         reason = self._stopping or (
@@ -341,6 +378,8 @@ class Engine:
             },
         )
         turn.id = ev.data["turn"]
+        if turn.role.kind != "sandbox":
+            turn.box = Toolbox(self, turn.role, turn.id)
         coro = self._experiment(turn) if turn.role.kind == "sandbox" else self._agent(turn)
         self._tasks[asyncio.ensure_future(coro)] = turn
 
@@ -374,8 +413,8 @@ class Engine:
 
     # ---- agent turns
     async def _agent(self, turn: _Turn) -> Toolbox:
-        role = turn.role
-        toolbox = Toolbox(self, role, turn.id)
+        role, toolbox = turn.role, turn.box
+        assert toolbox is not None
         memory = self.read_memory(role.name)
         if self._ledger is None:
             self._ledger = summarize(self.state, self.org)
@@ -388,28 +427,26 @@ class Engine:
             render=lambda: render_prompt(self.org, role, ledger, memory),
             ledger=ledger,
             state=self.state,
-            tools=toolbox,
-            turn_id=turn.id,
+            box=toolbox,
             seed=seed,
             memory=memory,
-            files=toolbox.incumbent_files,
-            snapshot=toolbox.snapshot_files,
         )
         await self.brain.turn(ctx)
         return toolbox
 
     def _commit_agent(self, turn: _Turn, box: Toolbox) -> None:
         produced = [
-            self._send(turn.role.name, s["receiver"], s["kind"], s["body"], s["data"], turn.id)
+            self.send(turn.role.name, s["receiver"], s["kind"], s["body"], s["data"], turn.id)
             for s in box.sent
         ]
-        moves = [self._decide(d) for d in box.decisions]
+        keeps = [m for m in map(self._decide, box.decisions) if m is not None]
+        edits: list[Move] = []
         if (
             box.edits
             and turn.role.kind == "agent"
-            and self.editable_for(turn.role) != tuple(self.org.program.experiment.editable)
+            and rules.editable_for(self.org, turn.role) != self.org.program.experiment.editable
         ):
-            self.meta.propose(turn.role, box.edits, box.rationale, turn.id)
+            edits = self.meta.propose(turn.role, box.edits, box.rationale, turn.id, box.base)
         self.emit(
             "turn_completed",
             {
@@ -420,29 +457,28 @@ class Engine:
                 "tool_calls": box.calls,
             },
         )
-        if moves or box.notes or self.meta.unsettled:  # effects outside the log wait for it
+        if box.decisions or edits or box.notes:  # effects outside the log wait for it
             self.commit()
-        for branch_move in moves:
-            if branch_move:
-                self.repo.move_branch(self.state.branch, *branch_move)
-        self.meta.settle()  # an accepted org edit: move the branch to it, reload the org
+        for keep in keeps:  # a keep changes no role file: the org stays as it is
+            self.repo.move_branch(self.state.branch, keep.new, keep.old)
+        self.apply(edits)  # an accepted org edit: move the branch to it, reload the org
         if box.notes:
             self.append_memory(turn.role.name, turn.id, box.notes)
-        if moves:
+        if box.decisions:
             self.write_results()
-            self.meta.after_decisions()
+            self.apply(self.meta.after_decisions())
 
-    def _decide(self, d: dict[str, Any]) -> tuple[str, str] | None:
+    def _decide(self, d: dict[str, Any]) -> Move | None:
         exp = self.state.experiments[d["experiment"]]
         commit = ""
         old = self.state.incumbent
         if d["verdict"] == "keep":
             tree = self.meta.keep_tree(exp.commit, old)  # org edits since the experiment stay
-            commit = self.repo.commit_tree(
+            commit = self.workspace.commit_tree(
                 tree,
                 old,
                 f"keep {exp.id}: {exp.description}\n\n{d.get('reason', '')}".strip(),
-                date=self._date(len(self.state.experiments) + 1),
+                len(self.state.experiments) + 1,
             )
         self.emit(
             "decision",
@@ -453,7 +489,7 @@ class Engine:
                 "incumbent_metric": self.state.incumbent_metric,
             },
         )
-        return (commit, old) if commit else None
+        return Move(commit, old) if commit else None
 
     # ---- experiments
     def _experiment_id(self, msg: Message) -> str:
@@ -470,9 +506,8 @@ class Engine:
         proposed = msg.data.get("base", base)
         # The engineer edited the incumbent of its turn; if a keep has moved on since and touched
         # the same files, test the change where it was written rather than merge it blind.
-        if proposed != base and any(
-            self.read_at(base, f) != self.read_at(proposed, f) for f in files
-        ):
+        read = self.workspace.read
+        if proposed != base and any(read(base, f) != read(proposed, f) for f in files):
             base = proposed
         number = int(exp_id[1:])
         self.emit(
@@ -501,7 +536,7 @@ class Engine:
             evaluate=p.experiment.evaluate,
             protected=p.experiment.protected,
             message=f"{exp_id}: {msg.body}"[:200],
-            commit_date=self._date(number),
+            commit_date=self.workspace.date(number),
             ref=f"refs/orgloop/{self.state.run_id}/{exp_id}",
             limits=turn.role.limits,
             env=p.experiment.env,
@@ -543,7 +578,7 @@ class Engine:
             )
             for send in turn.role.sends:
                 for to in send.to:
-                    produced.append(self._send(turn.role.name, to, send.kind, body, data, turn.id))
+                    produced.append(self.send(turn.role.name, to, send.kind, body, data, turn.id))
         self.emit(
             "turn_completed",
             {
@@ -590,7 +625,7 @@ class Engine:
         if s.experiments_sent >= b.experiments and "experiments" not in s.exhausted:
             self.emit("budget_exhausted", {"budget": "experiments"})
 
-    def _poll_control(self) -> None:
+    def poll_control(self) -> None:
         path = self.run_dir / "control.jsonl"
         try:
             size = path.stat().st_size
@@ -627,50 +662,16 @@ class Engine:
             to, kind = cmd.get("to"), cmd.get("kind", "note")
             if not isinstance(to, str) or to not in self.org.roles:
                 return f"no role {to!r}"
-            self._send(HUMAN, to, str(kind), str(cmd.get("body", "")), {"human": True})
+            self.send(HUMAN, to, str(kind), str(cmd.get("body", "")), {"human": True})
         elif op in ("approve", "reject"):
-            return self.meta.answer(op, cmd.get("generation"))
+            problem, moves = self.meta.answer(op, cmd.get("generation"))
+            self.apply(moves)
+            return problem
         elif op not in ("pause", "resume"):
             return f"unknown command {op!r}"
         return ""
 
-    # ---- what the toolbox asks of the engine
-    @property
-    def protected(self) -> tuple[str, ...]:
-        return (*self.org.program.experiment.protected, "ORG.md")
-
-    def editable_for(self, role: Role) -> tuple[str, ...]:
-        if "window" in role.receives:
-            return self.org.program.meta.editable
-        return self.org.program.experiment.editable
-
-    def read_at(self, commit: str, path: str) -> str | None:
-        try:
-            return self.repo.show(commit, path)
-        except Exception:
-            return None
-
-    def read_incumbent(self, path: str) -> str | None:
-        return self.read_at(self.state.incumbent, path)
-
-    def list_incumbent(self) -> list[str]:
-        return self.repo.run("ls-tree", "-r", "--name-only", self.state.incumbent).split()
-
-    def refuse_send(self, role: Role, kind: str, to: str, pending: list[dict[str, Any]]) -> str:
-        return rules.refuse_send(self.org, self.state, role, kind, to, pending)
-
-    def refuse_decision(self, exp_id: str, verdict: str, pending: list[dict[str, Any]]) -> str:
-        return rules.refuse_decision(self.org, self.state, exp_id, verdict, pending)
-
-    def keep_margin(self) -> float:
-        return rules.keep_margin(self.org, self.state)
-
     # ---- files the run keeps
-    def _date(self, n: int) -> str:
-        # Commit dates follow the base commit, not the wall clock, so the same seed gives the same
-        # commits (and the same results.tsv) on every run.
-        return f"{int(self.state.config.get('clock', 0)) + n} +0000"
-
     def memory_path(self, role: str) -> Path:
         return self.org.root / MEMORY / f"{role}.md"
 

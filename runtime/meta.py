@@ -12,12 +12,13 @@
   still parse and lint. A refusal is an `org_rejected` event; the org and the branch stay as they
   were. An accepted edit is committed on the incumbent by "orgloop meta" with the generation, the
   rationale and the evidence, then `org_edited`; the branch moves once the turn is durable
-  (`settle()`). With `meta.approve: human` it waits as `org_proposed` until `answer()`.
+  (the engine applies the returned `Move`). With `meta.approve: human` it waits as
+  `org_proposed` until `answer()`.
 - Measurement. The window after an edit measures it: if its improvement is worse than the window
   before by more than the keep margin (k sigma of the baseline noise, or the reviewer's floor), the
   edit is reverted by a new commit (`org_reverted`); either way the verdict rides in the next
   `window` message's `measured`.
-- The offline meta policy, `offline_proposal(ctx)`, lives in `_policy_edit.py`.
+- The offline meta policy, `offline_proposal(ctx)`, is the offline brain's (`_policy_edit.py`).
 
 What it does not do: judge prose (an LLM meta may sharpen a prompt; only its size and the org's
 validity are checked), or measure human edits (they are the human's to keep).
@@ -25,50 +26,25 @@ validity are checked), or measure human edits (they are the human's to keep).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..org import HUMAN, Org, Role
-from ._git import META, Git
-from .events import read_events
-from .reload import (
-    LiveEdits,
-    apply_edit,
-    candidate,
-    changed_lines,
-    commit_file,
-    merge3,
-    next_generation,
-    role_at,
-    role_file,
-    settle_moves,
-    unified,
-)
+from ..org import HUMAN, Metric, Org, Role
+from . import rules
+from ._git import META
+from .reload import LiveEdits, apply_edit, candidate, merge3, next_generation, role_at
+from .run import Move, Run
 from .state import OK
+from .text import changed_lines, unified
 from .tools import matches
-
-if TYPE_CHECKING:
-    from ..org import Metric
-    from .engine import Engine
-    from .events import Event
-
-_INCUMBENT_EVENTS = frozenset(
-    {"run_started", "run_resumed", "decision", "org_edited", "org_reverted"}
-)
 
 
 class MetaDesk:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.live = LiveEdits(engine)
-        self._moves: list[tuple[str, str]] = []
-        self._incumbents: list[tuple[int, str]] = []
-        self._prior = engine.log.next_seq
-        self._pending: dict[int, dict[str, Any]] | None = None
-        self._windows: list[dict[str, Any]] | None = None
-        engine.listeners.append(self._track)
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.live = LiveEdits(run)
 
     def meta_roles(self) -> list[Role]:
-        return [r for r in self.engine.org.roles.values() if "window" in r.receives]
+        return [r for r in self.run.org.roles.values() if "window" in r.receives]
 
     # ---- the engine's hooks
     def watch(self) -> None:
@@ -77,51 +53,35 @@ class MetaDesk:
     def unwatch(self) -> None:
         self.live.stop()
 
-    def poll(self) -> None:
-        """A safe point of the engine's loop: apply human edits that have settled on disk."""
-        self.live.poll()
-
-    @property
-    def unsettled(self) -> bool:
-        return bool(self._moves)
-
-    def settle(self) -> None:
-        """After a turn's events are durable: move the branch for its accepted edit, reload."""
-        moves, self._moves = self._moves, []
-        settle_moves(self.engine, moves)
+    def poll(self) -> list[Move]:
+        """A safe point of the engine's loop: human edits that have settled on disk, committed;
+        the engine applies the moves."""
+        return self.live.poll()
 
     def keep_tree(self, commit: str, incumbent: str) -> str:
         """The tree a keep of `commit` commits: the experiment's, with the files org edits
         touched taken from the incumbent (an experiment started before an org edit, or before its
         revert, must not undo it)."""
-        repo = self.engine.repo
-        tree = repo.run("rev-parse", f"{commit}^{{tree}}").strip()
-        paths = sorted({str(e["file"]) for e in self.engine.state.org_edits if e.get("file")})
-        stale = [p for p in paths if _blob(repo, commit, p) != _blob(repo, incumbent, p)]
+        ws = self.run.workspace
+        tree = ws.tree(commit)
+        paths = sorted({str(e["file"]) for e in self.run.state.org_edits if e.get("file")})
+        stale = [p for p in paths if ws.blob(commit, p) != ws.blob(incumbent, p)]
         if not stale:
             return tree
-        return repo.tree_with(commit, {p: self.engine.read_at(incumbent, p) or "" for p in stale})
+        return ws.tree_with(commit, {p: ws.read(incumbent, p) or "" for p in stale})
 
     # ---- windows
     def windows(self) -> list[dict[str, Any]]:
         """The closed windows, oldest first (the data of their `window` messages)."""
-        if self._windows is None:
-            seen: dict[int, dict[str, Any]] = {}
-            for m in self.engine.state.messages.values():
-                if m.kind == "window" and m.sender == HUMAN and "decided" in m.data:
-                    seen.setdefault(int(m.data["window"]), m.data)
-            self._windows = [seen[k] for k in sorted(seen)]
-        return self._windows
+        return self.run.state.windows
 
-    def after_decisions(self) -> None:
+    def after_decisions(self) -> list[Move]:
+        """Close a window when one is due: measure the edits it judges (reverting those that
+        hurt) and send it to the meta roles. Returns the reverts' moves."""
         roles = self.meta_roles()
         if not roles:
-            return
-        s, cfg, metric = (
-            self.engine.state,
-            self.engine.org.program.meta,
-            self.engine.org.program.metric,
-        )
+            return []
+        s, cfg, metric = self.run.state, self.run.org.program.meta, self.run.org.program.metric
         windows = self.windows()
         done = {i for w in windows for i in w["experiments"]}
         fresh = [e for e in s.decided() if e.id not in done]
@@ -134,7 +94,7 @@ class MetaDesk:
             else ""
         )
         if not trigger:
-            return
+            return []
         base = s.baselines
         start = windows[-1]["end_metric"] if windows else (sum(base) / len(base) if base else None)
         results = [e.metric for e in fresh if e.status == OK and e.metric is not None]
@@ -151,27 +111,32 @@ class MetaDesk:
             "best": best,
             "improvement": round(max(0.0, gain), 6),
         }
-        data["measured"] = [self._measure(edit, n, data, windows) for edit in self._due(n)]
+        moves: list[Move] = []
+        data["measured"] = [self._measure(edit, n, data, windows, moves) for edit in self._due(n)]
         ids = ", ".join(data["experiments"])
         body = f"window {n} ({trigger}): {ids}; improvement {data['improvement']}"
         for role in roles:
-            self.engine._send(HUMAN, role.name, "window", body, data)
-        windows.append(data)
-        s.windows = n
+            self.run.send(HUMAN, role.name, "window", body, data)
+        return moves
 
     def _due(self, n: int) -> list[dict[str, Any]]:
         return [
             e
-            for e in self.engine.state.org_edits
+            for e in self.run.state.org_edits
             if e.get("author") == "meta" and not e.get("reverted") and e.get("window") == n - 1
         ]
 
     def _measure(
-        self, edit: dict[str, Any], n: int, data: dict[str, Any], windows: list[dict[str, Any]]
+        self,
+        edit: dict[str, Any],
+        n: int,
+        data: dict[str, Any],
+        windows: list[dict[str, Any]],
+        moves: list[Move],
     ) -> dict[str, Any]:
         before = float(windows[n - 2]["improvement"]) if n >= 2 else 0.0
         after = float(data["improvement"])
-        margin = self.engine.keep_margin()
+        margin = rules.keep_margin(self.run.org, self.run.state)
         out: dict[str, Any] = {
             "generation": edit["generation"],
             "before": before,
@@ -184,28 +149,31 @@ class MetaDesk:
                 f"window {n} improved by {after:.6f}, the window before the edit by {before:.6f} "
                 f"(margin {margin:.6f})"
             )
-            out["verdict"] = "reverted" if self._revert(edit, reason, out) else "kept: " + reason
+            move = self._revert(edit, reason, out)
+            if move is not None:
+                moves.append(move)
+            out["verdict"] = "reverted" if move is not None else "kept: " + reason
         return out
 
-    def _revert(self, edit: dict[str, Any], reason: str, measured: dict[str, Any]) -> bool:
-        engine, path = self.engine, str(edit["file"])
-        edited = engine.read_at(edit["commit"], path) or ""
-        before = engine.read_at(edit.get("parent") or edit["commit"] + "^", path) or ""
-        restored = merge3(edited, before, engine.read_incumbent(path) or "")
+    def _revert(self, edit: dict[str, Any], reason: str, measured: dict[str, Any]) -> Move | None:
+        run, path = self.run, str(edit["file"])
+        ws, state = run.workspace, run.state
+        edited = ws.read(edit["commit"], path) or ""
+        before = ws.read(edit.get("parent") or edit["commit"] + "^", path) or ""
+        restored = merge3(edited, before, ws.read(state.incumbent, path) or "")
         if restored is None:
-            return False  # a later edit rewrote the same lines; undoing ours would undo it too
-        old = engine.state.incumbent
+            return None  # a later edit rewrote the same lines; undoing ours would undo it too
+        old = state.incumbent
         gen = edit["generation"]
-        new = commit_file(
-            engine.repo,
+        new = ws.commit_file(
             old,
             path,
             restored,
             f"meta: revert generation {gen} ({path})\n\n{reason}\n\nGeneration: {gen}",
+            len(state.experiments) + 1,
             META,
-            engine._date(len(engine.state.experiments) + 1),
         )
-        engine.emit(
+        run.emit(
             "org_reverted",
             {
                 "generation": gen,
@@ -217,16 +185,19 @@ class MetaDesk:
                 **{k: measured[k] for k in ("before", "after", "margin")},
             },
         )
-        settle_moves(engine, [(new, old)])
-        return True
+        return Move(new, old)
 
     # ---- proposals
-    def propose(self, role: Role, edits: dict[str, str], rationale: str, turn: str) -> None:
-        engine = self.engine
+    def propose(
+        self, role: Role, edits: dict[str, str], rationale: str, turn: str, base: str
+    ) -> list[Move]:
+        """Judge a meta turn's edits, made against the incumbent `base` of its start; commit an
+        accepted one. Returns the move the engine applies once the turn is durable."""
+        run = self.run
+        ws, state = run.workspace, run.state
         path, text = next(iter(sorted(edits.items())))
-        base = self._turn_base(turn)
-        mine = engine.read_at(base, path)
-        current = engine.read_incumbent(path)
+        mine = ws.read(base, path)
+        current = ws.read(state.incumbent, path)
         reason = self._refusal(edits, mine)
         merged = None
         if not reason:
@@ -235,49 +206,49 @@ class MetaDesk:
             if merged is None:
                 reason = f"{path} changed since this turn read it, and the edits conflict"
         if not reason and merged is not None:
-            org, reason = candidate(engine.repo, engine.state.incumbent, path, merged)
+            org, reason = candidate(ws, state.incumbent, path, merged)
             reason = reason or self._protected_change(org, path)
         if reason or merged is None:
             self._reject(role.name, sorted(edits), reason, turn)
-            return
-        mid = engine.state.running.get(turn, ("", ""))[1]
-        window = engine.state.messages[mid].data if mid in engine.state.messages else {}
-        ids = window.get("experiments") or [e.id for e in engine.state.decided()[-5:]]
+            return []
+        mid = state.running.get(turn, ("", ""))[1]
+        window = state.messages[mid].data if mid in state.messages else {}
+        ids = window.get("experiments") or [e.id for e in state.decided()[-5:]]
         proposal = {
-            "role": (role_at(engine, path) or role).name,
+            "role": (role_at(run.org, path) or role).name,
             "file": path,
             "proposer": role.name,
             "rationale": rationale or "no rationale given",
             "evidence": {"experiments": ids, "window": window.get("window")},
-            "metric_before": engine.state.incumbent_metric,
+            "metric_before": state.incumbent_metric,
             "turn": turn,
         }
-        if engine.org.program.meta.approve == "human":
-            gen = next_generation(engine, self.waiting())
-            engine.emit(
+        if run.org.program.meta.approve == "human":
+            gen = next_generation(state)
+            run.emit(
                 "org_proposed",
                 {
                     **proposal,
                     "generation": gen,
                     "content": merged,
-                    "base": engine.state.incumbent,
+                    "base": state.incumbent,
                     "diff": unified(path, current or "", merged),
                 },
             )
-            return
-        self._accept(proposal, merged, settle=False)
+            return []
+        return [self._accept(proposal, merged)]
 
     def _refusal(self, edits: dict[str, str], mine: str | None) -> str:
-        engine, p = self.engine, self.engine.org.program
+        run, p = self.run, self.run.org.program
         if len(edits) != 1:
             return f"one role file per proposal, got {len(edits)}: {', '.join(sorted(edits))}"
         path, text = next(iter(edits.items()))
-        protected = [*engine.protected, *self._own_files()]
+        protected = [*rules.protected(run.org), *self._own_files()]
         if matches(path, tuple(protected)):
             return f"{path} is protected"
         if not matches(path, p.meta.editable):
             return f"{path} is not editable by meta (meta.editable: {', '.join(p.meta.editable)})"
-        if mine is None or engine.read_incumbent(path) is None:
+        if mine is None or run.workspace.read(run.state.incumbent, path) is None:
             return f"{path} is not a file of the org; meta edits change existing role files"
         if self.waiting():
             return f"generation {self.waiting()[0]} is still waiting for approval"
@@ -287,15 +258,16 @@ class MetaDesk:
         return ""
 
     def _own_files(self) -> list[str]:
-        roles = [*self.meta_roles(), *self.engine.org.sandbox_roles()]
-        return [f for f in (role_file(self.engine, r) for r in roles) if f]
+        org = self.run.org
+        roles = [*self.meta_roles(), *org.sandbox_roles()]
+        return [f for f in (org.role_file(r) for r in roles) if f]
 
     def _protected_change(self, org: Org | None, path: str) -> str:
         """What the edit changes that no meta edit may: who is the meta role, any role's kind or
         limits (compared by role name, so renaming a role does not slip past)."""
         if org is None:
             return "the edited org does not load"
-        old = self.engine.org
+        old = self.run.org
         if _meta_names(old) != _meta_names(org):
             return f"{path}: who receives `window` (the meta role) is protected"
         if _powers(old) != _powers(org):
@@ -310,12 +282,12 @@ class MetaDesk:
             data["turn"] = turn
         if generation:  # a proposal that waited for approval and is now refused
             data["generation"] = generation
-        self.engine.emit("org_rejected", data)
+        self.run.emit("org_rejected", data)
 
-    def _accept(self, proposal: dict[str, Any], text: str, *, settle: bool) -> None:
-        engine = self.engine
-        gen = int(proposal.get("generation") or next_generation(engine, self.waiting()))
-        metric = engine.org.program.metric.name
+    def _accept(self, proposal: dict[str, Any], text: str) -> Move:
+        run = self.run
+        gen = int(proposal.get("generation") or next_generation(run.state))
+        metric = run.org.program.metric.name
         ev = proposal["evidence"]
         message = (
             f"meta generation {gen}: {proposal['role']} ({proposal['file']})\n\n"
@@ -331,77 +303,38 @@ class MetaDesk:
             "author": "meta",
             "window": len(self.windows()),
         }
-        move = apply_edit(
-            engine, proposal["file"], text, data, author=META, message=message, settle=settle
-        )
-        if not settle:
-            self._moves.append(move)
-
-    def _turn_base(self, turn: str) -> str:
-        """The incumbent when turn `t<seq>` started: the version its edits were made against."""
-        seq = int(turn[1:]) if turn[1:].isdigit() else None
-        base = self.engine.state.incumbent
-        if seq is not None:
-            before = [c for s, c in self._incumbents if s < seq]
-            base = before[-1] if before else base
-        return base
+        return apply_edit(run, proposal["file"], text, data, author=META, message=message)
 
     # ---- approval
     def waiting(self) -> list[int]:
         """Generations proposed and waiting for a human's approve or reject."""
-        return sorted(self._waiting())
+        return sorted(self.run.state.proposals)
 
-    def _waiting(self) -> dict[int, dict[str, Any]]:
-        if self._pending is None:
-            self._pending = {}
-            path = self.engine.run_dir / "events.jsonl"
-            if self._prior and path.exists():
-                for ev in read_events(path)[: self._prior]:
-                    self._follow(ev)
-        return self._pending
-
-    def answer(self, verdict: str, generation: object) -> str:
-        waiting = self._waiting()
+    def answer(self, verdict: str, generation: object) -> tuple[str, list[Move]]:
+        """A human's approve or reject of a waiting edit: (a problem to report or "", moves)."""
+        waiting = self.run.state.proposals
         try:
             gen = int(str(generation))
         except ValueError:
-            return "give the generation number to approve or reject"
+            return "give the generation number to approve or reject", []
         proposal = waiting.get(gen)
         if proposal is None:
             listed = ", ".join(map(str, sorted(waiting))) or "none"
-            return f"no meta edit with generation {gen} is waiting (waiting: {listed})"
-        engine, path = self.engine, proposal["file"]
+            return f"no meta edit with generation {gen} is waiting (waiting: {listed})", []
+        ws, state, path = self.run.workspace, self.run.state, proposal["file"]
         if verdict == "reject":
             self._reject(proposal["role"], [path], "rejected by a human", generation=gen)
-            return ""
-        current = engine.read_incumbent(path) or ""
-        merged = merge3(engine.read_at(proposal["base"], path) or "", proposal["content"], current)
+            return "", []
+        current = ws.read(state.incumbent, path) or ""
+        merged = merge3(ws.read(proposal["base"], path) or "", proposal["content"], current)
         reason = "the file changed since and the edits conflict" if merged is None else ""
         if merged is not None and not reason:
-            org, reason = candidate(engine.repo, engine.state.incumbent, path, merged)
+            org, reason = candidate(ws, state.incumbent, path, merged)
             reason = reason or self._protected_change(org, path)
         if reason or merged is None:
             self._reject(proposal["role"], [path], reason, generation=gen)
-            return ""
-        self._accept({**proposal, "generation": gen}, merged, settle=True)
-        return ""
-
-    # ---- bookkeeping from the event stream
-    def _track(self, ev: Event) -> None:
-        if ev.kind in _INCUMBENT_EVENTS:
-            self._incumbents.append((ev.seq, self.engine.state.incumbent))
-            del self._incumbents[:-64]
-        if ev.kind in ("org_proposed", "org_edited", "org_rejected"):
-            self._waiting()
-            self._follow(ev)
-
-    def _follow(self, ev: Event) -> None:
-        assert self._pending is not None
-        gen = ev.data.get("generation")
-        if ev.kind == "org_proposed" and isinstance(gen, int):
-            self._pending[gen] = ev.data
-        elif ev.kind in ("org_edited", "org_rejected") and isinstance(gen, int):
-            self._pending.pop(gen, None)
+            return "", []
+        return "", [self._accept({**proposal, "generation": gen}, merged)]
 
 
 def _meta_names(org: Org) -> set[str]:
@@ -414,10 +347,6 @@ def _powers(org: Org) -> dict[str, tuple[str, str]]:
         for n, r in org.roles.items()
         if r.kind != "agent" or r.limits
     }
-
-
-def _blob(repo: Git, commit: str, path: str) -> str:
-    return repo.run("rev-parse", "-q", "--verify", f"{commit}:{path}", check=False).strip()
 
 
 def _best(metric: Metric, values: list[float]) -> float | None:

@@ -3,11 +3,12 @@
 Two kinds of edit reach a running org. The meta desk (`meta.py`) proposes edits from the meta role's
 turns; a person edits a role file in the org folder while the run is live. Both go through here:
 
-- `candidate(repo, base, path, text)` loads the org at commit `base` with one file replaced, from a
-  throwaway copy, and runs parse plus lint: the edit is refused unless the org would still run.
-- `commit_file` / `apply_edit` commit the file on top of the run's incumbent (the latest one, so an
-  edit never drops another), append `org_edited`, make the log durable, move the run branch, and
-  reload `engine.org` from the new commit.
+- `candidate(workspace, base, path, text)` loads the org at commit `base` with one file replaced,
+  from a throwaway copy, and runs parse plus lint: the edit is refused unless the org would still
+  run.
+- `apply_edit` commits the file on top of the run's incumbent (the latest one, so an edit never
+  drops another) and appends `org_edited`; it returns the `Move` that the engine applies (the log
+  made durable, the run branch moved, the org reloaded from the new commit).
 - `merge3` combines an edit made against an older version of a file with the newer one (git's
   three-way merge), so a human edit and a meta edit that land together both survive.
 - `LiveEdits` watches the org's role folder with watchdog. Editors that save through a temp file
@@ -23,23 +24,23 @@ loads and lints" — the meta desk's guardrails (protected files, size) live in 
 
 from __future__ import annotations
 
-import difflib
 import os
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from ..org import Org, OrgError, Role, lint, load_org
 from ._git import Git
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .run import Move, Run
+from .state import RunState
+from .text import unified
+from .workspace import Workspace
 
 HUMAN_AUTHOR = ("human", "human@localhost")
 DEBOUNCE = 0.15
@@ -47,19 +48,12 @@ DEBOUNCE = 0.15
 
 
 # ---- validating and committing one edit
-def candidate(repo: Git, base: str, path: str, text: str) -> tuple[Org | None, str]:
+def candidate(workspace: Workspace, base: str, path: str, text: str) -> tuple[Org | None, str]:
     """(the org as it would be, "") or (None, why not): parse and lint of `base` with `path`
     replaced by `text`, loaded from a temporary copy (the run's own snapshot stays untouched)."""
     with tempfile.TemporaryDirectory(prefix="orgloop-candidate-") as tmp:
         dest = Path(tmp)
-        archive = subprocess.run(
-            ["git", "-C", str(repo.root), "archive", "--format=tar", base],
-            capture_output=True,
-            check=True,
-        ).stdout
-        # -m: the files get today's times (git archive stamps them with the commit's, which
-        # orgloop sets deterministically and tar would warn about)
-        subprocess.run(["tar", "-x", "-m", "-C", tmp], input=archive, check=True)
+        workspace.export(base, dest)
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
@@ -75,19 +69,6 @@ def candidate(repo: Git, base: str, path: str, text: str) -> tuple[Org | None, s
 
 def _relative(text: str, tmp: str) -> str:
     return text.replace(tmp + os.sep, "").replace(tmp, ".")
-
-
-def changed_lines(old: str, new: str) -> int:
-    """Lines added plus lines removed."""
-    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-    return sum(1 for d in diff if d[:1] in "+-" and d[:3] not in ("+++", "---"))
-
-
-def unified(path: str, old: str, new: str, limit: int = 4000) -> str:
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-    )
-    return "".join(lines)[:limit]
 
 
 def merge3(base: str, ours: str, theirs: str) -> str | None:
@@ -108,53 +89,32 @@ def merge3(base: str, ours: str, theirs: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def commit_file(
-    repo: Git, base: str, path: str, text: str, message: str, author: tuple[str, str], date: str
-) -> str:
-    """A commit of `base` with `path` set to `text`, by `author`."""
-    return repo.commit_tree(repo.tree_with(base, {path: text}), base, message, author, date)
+def role_at(org: Org, path: str) -> Role | None:
+    return next((r for r in org.roles.values() if org.role_file(r) == path), None)
 
 
-def role_file(engine: Engine, role: Role) -> str | None:
-    """A role's file relative to the org folder; None for roles from the default library."""
-    for root in (engine.run_dir / "org", engine.org.root):
-        try:
-            return str(role.path.relative_to(root).as_posix())
-        except ValueError:
-            continue
-    return None
-
-
-def role_at(engine: Engine, path: str) -> Role | None:
-    return next((r for r in engine.org.roles.values() if role_file(engine, r) == path), None)
-
-
-def next_generation(engine: Engine, waiting: list[int] | None = None) -> int:
-    s = engine.state
-    done = [s.generation, *(int(e.get("generation", 0)) for e in s.org_edits)]
-    return 1 + max(done + (waiting or []))
+def next_generation(state: RunState) -> int:
+    """The next org generation: after every edit made, and every one waiting for approval."""
+    done = [state.generation, *(int(e.get("generation", 0)) for e in state.org_edits)]
+    return 1 + max(done + list(state.proposals))
 
 
 def apply_edit(
-    engine: Engine,
+    run: Run,
     path: str,
     text: str,
     data: dict[str, Any],
     *,
     author: tuple[str, str],
     message: str,
-    settle: bool = True,
-) -> tuple[str, str]:
-    """Commit `path` = `text` on the incumbent and append `org_edited` (with `data`); returns
-    (new, old) commits. With `settle`, the log is made durable, the branch moved and the org
-    reloaded now; otherwise the caller settles after its turn commits (`settle_moves`)."""
-    s = engine.state
+) -> Move:
+    """Commit `path` = `text` on the incumbent and append `org_edited` (with `data`); returns the
+    move from the old incumbent to the new commit, for the engine to apply."""
+    s, ws = run.state, run.workspace
     old = s.incumbent
-    before = engine.read_at(old, path) or ""
-    new = commit_file(
-        engine.repo, old, path, text, message, author, engine._date(len(s.experiments) + 1)
-    )
-    engine.emit(
+    before = ws.read(old, path) or ""
+    new = ws.commit_file(old, path, text, message, len(s.experiments) + 1, author)
+    run.emit(
         "org_edited",
         {
             **data,
@@ -164,21 +124,7 @@ def apply_edit(
             "diff": unified(path, before, text),
         },
     )
-    if settle:
-        settle_moves(engine, [(new, old)])
-    return new, old
-
-
-def settle_moves(engine: Engine, moves: list[tuple[str, str]]) -> None:
-    """After the events are durable: move the run branch (compare-and-swap) and reload the org."""
-    if not moves:
-        return
-    engine.commit()
-    for new, old in moves:
-        engine.repo.move_branch(engine.state.branch, new, old)
-    from ._setup import snapshot_org
-
-    engine.org = snapshot_org(engine.repo, engine.state.incumbent, engine.run_dir)
+    return Move(new, old)
 
 
 def human_identity(repo: Git) -> tuple[str, str]:
@@ -241,10 +187,11 @@ class RoleWatcher(FileSystemEventHandler):
 
 
 class LiveEdits:
-    """Human edits of role files during a run: watched, validated, committed, applied."""
+    """Human edits of role files during a run: watched, validated, committed, handed back as
+    moves for the engine to apply."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, run: Run) -> None:
+        self.run = run
         self.watcher: RoleWatcher | None = None
         self.folder = ""
         self._disk: dict[str, str] = {}
@@ -252,15 +199,12 @@ class LiveEdits:
         self._refused: dict[str, str] = {}
 
     def start(self) -> None:
-        folders = {
-            str(Path(p).parent)
-            for p in (role_file(self.engine, r) for r in self.engine.org.roles.values())
-            if p
-        }
+        org = self.run.org
+        folders = {str(Path(p).parent) for p in (org.role_file(r) for r in org.roles.values()) if p}
         if len(folders) != 1:
             return  # roles from the default library (or scattered): nothing of the user's to watch
         self.folder = folders.pop()
-        folder = self.engine.org.root / self.folder
+        folder = org.root / self.folder
         if not folder.is_dir():
             return
         for f in folder.glob("*.md"):
@@ -273,46 +217,46 @@ class LiveEdits:
             self.watcher.stop()
             self.watcher = None
 
-    def poll(self) -> None:
+    def poll(self) -> list[Move]:
         if self.watcher is None:
-            return
-        for name in self.watcher.ready():
-            self.apply(f"{self.folder}/{name}")
+            return []
+        moves = [self.apply(f"{self.folder}/{name}") for name in self.watcher.ready()]
+        return [m for m in moves if m is not None]
 
-    def apply(self, path: str) -> None:
-        """Validate and commit the file at `path` as the human's edit; reject it with a reason."""
-        engine = self.engine
+    def apply(self, path: str) -> Move | None:
+        """Validate and commit the file at `path` as the human's edit (the move to apply), or
+        reject it with a reason (None)."""
+        run = self.run
+        ws, state = run.workspace, run.state
         try:
-            text = (engine.org.root / path).read_text(encoding="utf-8")
+            text = (run.org.root / path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
-            return  # gone or mid-save; the next event brings the finished file
+            return None  # gone or mid-save; the next event brings the finished file
         if text == self._disk.get(path) or text == self._refused.get(path):
-            return
-        current = engine.read_incumbent(path)
+            return None
+        current = ws.read(state.incumbent, path)
         merged = merge3(self._disk.get(path, current or ""), text, current or "")
-        who = human_identity(engine.repo)
+        who = human_identity(ws.repo)
         reason = ""
         if merged is None:
             reason = f"{path}: the edit conflicts with the run's newer version of the file"
         elif merged == current:
             self._disk[path] = text
-            return
+            return None
         else:
-            _, reason = candidate(engine.repo, engine.state.incumbent, path, merged)
+            _, reason = candidate(ws, state.incumbent, path, merged)
         if reason:
             self._refused[path] = text
-            engine.emit(
+            run.emit(
                 "org_rejected",
                 {"author": "human", "who": who[0], "files": [path], "reason": reason},
             )
-            engine.commit()
-            return
+            return None
         assert merged is not None
-        gen = next_generation(engine, engine.meta.waiting())
-        role = role_at(engine, path)
-        metric = engine.state.incumbent_metric
-        apply_edit(
-            engine,
+        gen = next_generation(state)
+        role = role_at(run.org, path)
+        move = apply_edit(
+            run,
             path,
             merged,
             {
@@ -322,15 +266,16 @@ class LiveEdits:
                 "who": who[0],
                 "rationale": f"edited by {who[0]} while the run was live",
                 "evidence": {},
-                "metric_before": metric,
-                "window": len(engine.meta.windows()),
+                "metric_before": state.incumbent_metric,
+                "window": len(state.windows),
             },
             author=who,
             message=f"human generation {gen}: {path}\n\nEdited by {who[0]} during run "
-            f"{engine.state.run_id}.\n\nGeneration: {gen}",
+            f"{state.run_id}.\n\nGeneration: {gen}",
         )
         self._disk[path] = text
         self._refused.pop(path, None)
+        return move
 
 
 __all__ = [
@@ -338,13 +283,8 @@ __all__ = [
     "RoleWatcher",
     "apply_edit",
     "candidate",
-    "changed_lines",
-    "commit_file",
     "human_identity",
     "merge3",
     "next_generation",
     "role_at",
-    "role_file",
-    "settle_moves",
-    "unified",
 ]

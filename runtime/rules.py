@@ -1,6 +1,6 @@
 """The rules the toolbox enforces for the engine, as pure functions of the org and the run state:
 what may be sent (experiment budget, visits per edge) and what may be kept (finished, ok, and
-better than the incumbent by more than the measured noise)."""
+better than the incumbent by more than the measured noise), and which files a role may edit."""
 
 from __future__ import annotations
 
@@ -65,3 +65,16 @@ def keep_margin(org: Org, state: RunState) -> float:
     sigmas = float(data.get("sigmas", 2.0))
     floor = float(data.get("min_delta", 0.0))
     return max(floor, sigmas * (state.noise or 0.0))
+
+
+def protected(org: Org) -> tuple[str, ...]:
+    """What no role may edit: the experiment's protected files, and ORG.md."""
+    return (*org.program.experiment.protected, "ORG.md")
+
+
+def editable_for(org: Org, role: Role) -> tuple[str, ...]:
+    """The files `role` may edit: the org's Markdown for a meta role (it receives `window`), the
+    experiment's editable files for every other."""
+    if "window" in role.receives:
+        return org.program.meta.editable
+    return org.program.experiment.editable

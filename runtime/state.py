@@ -93,7 +93,10 @@ class RunState:
     control_lines: int = 0
     generation: int = 0
     org_edits: list[dict[str, Any]] = field(default_factory=list)
-    windows: int = 0
+    proposals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Meta edits waiting for a human's approve or reject (`org_proposed`), by generation."""
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    """The meta desk's closed windows, oldest first: the data of their `window` messages."""
     finished: bool = False
     finish_reason: str = ""
     events: int = 0
@@ -159,6 +162,10 @@ class RunState:
         self.messages[msg.id] = msg
         if msg.turn is None:
             self._deliverable(msg)
+        if msg.kind == "window" and msg.turn is None and "decided" in msg.data:
+            n = int(msg.data["window"])  # one message per meta role: count the window once
+            if not self.windows or int(self.windows[-1]["window"]) < n:
+                self.windows.append(msg.data)
 
     def _deliverable(self, msg: Message) -> None:
         self.pending[msg.id] = None
@@ -228,7 +235,19 @@ class RunState:
             self.incumbent_metric = e.metric
             self.incumbent_exp = e.id
 
+    def _on_org_proposed(self, d: dict[str, Any], ev: Event) -> None:
+        if isinstance(d.get("generation"), int):
+            self.proposals[d["generation"]] = d
+
+    def _on_org_rejected(self, d: dict[str, Any], ev: Event) -> None:
+        self._settled(d.get("generation"))
+
+    def _settled(self, generation: object) -> None:
+        if isinstance(generation, int):
+            self.proposals.pop(generation, None)
+
     def _on_org_edited(self, d: dict[str, Any], ev: Event) -> None:
+        self._settled(d.get("generation"))
         self.generation = d.get("generation", self.generation + 1)
         self.incumbent = d.get("commit", self.incumbent)
         self.org_edits.append({**d, "reverted": False})

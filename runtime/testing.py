@@ -4,17 +4,25 @@
 - `NoopBrain`: does nothing; every turn ends without a message.
 - `InstantExecutor(score)`: "runs" an experiment by committing its files and scoring them with
   `score(files, base_text)` — no subprocess, so engine tests and benchmarks measure the engine.
+- `RecordingRun(org)`: a `Run` with no engine behind it, for desks, toolboxes and brains tested
+  on their own: events are folded into its state and kept in a list; nothing is written.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..org import Org
 from ._git import Git
 from .brain import TurnContext
+from .events import Event
 from .executor import ExperimentResult, ExperimentSpec
+from .state import RunState
+from .workspace import Workspace
 
 
 class FunctionBrain:
@@ -64,3 +72,37 @@ class InstantExecutor:
         return ExperimentResult(
             status, metric, commit=commit, seconds=0.0, diff=diff, hardware="instant"
         )
+
+
+@dataclass
+class RecordingRun:
+    """The `Run` contract over an org's repository, without an engine."""
+
+    org: Org
+    state: RunState = field(default_factory=RunState)
+    run_dir: Path = Path(".")
+    workspace: Workspace = field(init=False)
+    events: list[Event] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workspace = Workspace(Git(self.org.root))
+
+    def emit(self, kind: str, data: dict[str, Any]) -> Event:
+        ev = Event(len(self.events), 0.0, kind, data)
+        self.events.append(ev)
+        self.state.apply(ev)
+        return ev
+
+    def send(
+        self,
+        sender: str,
+        receiver: str,
+        kind: str,
+        body: str,
+        data: dict[str, Any],
+        turn: str | None = None,
+    ) -> str:
+        mid = f"m{len(self.events)}"
+        message = {"id": mid, "sender": sender, "receiver": receiver, "kind": kind}
+        self.emit("message_sent", {**message, "body": body, "data": data, "turn": turn})
+        return mid

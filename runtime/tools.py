@@ -8,20 +8,28 @@ as error results, never as exceptions.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from ..org import Role, tool_names
-from .brain import ToolResult
+from . import rules
+from .run import Run
+from .text import changes, lines_of, page
+from .workspace import Workspace
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+@dataclass(frozen=True)
+class ToolResult:
+    ok: bool
+    content: str
+    value: Any = None
+    """A structured result for in-process brains (a message id, a file's text)."""
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "read_file": {
@@ -96,9 +104,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-PAGE_CHARS = 10_000
-"""read_file returns at most this many characters of whole lines per call (a single longer line
-is returned whole), then says which offset reads on."""
 SNAPSHOT_SLACK = 0.25
 """The snapshot moves to a kept commit once the diff to it passes this share of the files' size
 (and MIN_SNAPSHOT_SLACK characters): a prompt then holds at most that much diff, and rewrites
@@ -110,64 +115,17 @@ def matches(path: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
-def lines_of(text: str) -> list[str]:
-    """`text` split after each newline, as git and editors count lines (str.splitlines would
-    also split at form feeds and other separators inside a line)."""
-    parts = text.split("\n")
-    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-
-
-def page(text: str, offset: int = 1, limit: int | None = None, chars: int = PAGE_CHARS) -> str:
-    """Lines offset.. (1-based, at most `limit` of them) of `text`, whole lines up to `chars`
-    characters, then, unless they reach the end, a line saying where the rest begins."""
-    lines = lines_of(text)
-    end = len(lines) if limit is None else min(len(lines), offset - 1 + limit)
-    out: list[str] = []
-    size = 0
-    for line in lines[offset - 1 : end]:
-        if out and size + len(line) > chars:
-            break
-        out.append(line)
-        size += len(line)
-    body, last = "".join(out), offset - 1 + len(out)
-    if last >= len(lines):
-        return body
-    newline = "" if body.endswith("\n") else "\n"
-    return (
-        f"{body}{newline}[… lines {offset}-{last} of {len(lines)} shown; read_file with "
-        f"offset={last + 1} reads on]"
-    )
-
-
-def changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
-    """A unified diff, one line of context, from `old` to `new` for each path of `new` (a path
-    that `old` lacks shows as added); "" when they agree."""
-    out: list[str] = []
-    for path in new:
-        after, before = new.get(path), old.get(path)
-        if after is None or after == before:
-            continue
-        out += difflib.unified_diff(
-            lines_of(before or ""),
-            lines_of(after),
-            f"a/{path}",
-            f"b/{path}",
-            n=1,
-        )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in out)
-
-
 class IncumbentFiles(Mapping[str, str]):
     """Files at one commit, path -> text, each read from git only when asked for: an editable
     glob may match many files, and a brain reads only as many as its prompt has room for."""
 
-    def __init__(self, engine: Engine, commit: str, paths: list[str]) -> None:
-        self._engine, self._commit, self._paths = engine, commit, paths
+    def __init__(self, workspace: Workspace, commit: str, paths: list[str]) -> None:
+        self._workspace, self._commit, self._paths = workspace, commit, paths
         self._read: dict[str, str] = {}
 
     def __getitem__(self, path: str) -> str:
         if path not in self._read:
-            text = self._engine.read_at(self._commit, path) if path in self._paths else None
+            text = self._workspace.read(self._commit, path) if path in self._paths else None
             if text is None:
                 raise KeyError(path)
             self._read[path] = text
@@ -182,9 +140,12 @@ class IncumbentFiles(Mapping[str, str]):
 
 @dataclass
 class Toolbox:
-    """One turn's tools. `sent`, `decisions`, `notes` and `edits` are what the turn produced."""
+    """One turn's tools. `sent`, `decisions`, `notes` and `edits` are what the turn produced;
+    `base` is the incumbent when the turn started, the version its org edits were made against.
+    It reaches the run only through `run` (see `run.Run`): reads, and `tool_call` and `llm_call`
+    events."""
 
-    engine: Engine
+    run: Run
     role: Role
     turn_id: str
     sent: list[dict[str, Any]] = field(default_factory=list)
@@ -193,14 +154,24 @@ class Toolbox:
     edits: dict[str, str] = field(default_factory=dict)
     rationale: str = ""
     calls: int = 0
+    base: str = ""
     _incumbent: Mapping[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base = self.base or self.run.state.incumbent
 
     @property
     def allowed(self) -> frozenset[str]:
-        return tool_names(self.role) & SCHEMAS.keys()
+        return frozenset(tool_names(self.role) & SCHEMAS.keys())
 
     def schemas(self) -> list[dict[str, Any]]:
         return [{"name": n, **SCHEMAS[n]} for n in SCHEMAS if n in self.allowed]
+
+    def _read_incumbent(self, path: str) -> str | None:
+        return self.run.workspace.read(self.run.state.incumbent, path)
+
+    def _list_incumbent(self) -> list[str]:
+        return self.run.workspace.list(self.run.state.incumbent)
 
     def incumbent_files(self) -> Mapping[str, str]:
         """The experiment's editable files at the incumbent commit, sorted by path, for a role
@@ -210,18 +181,16 @@ class Toolbox:
         again, and must see the same paths."""
         if self._incumbent is not None:
             return self._incumbent
-        editable = self.engine.editable_for(self.role)
-        if (
-            "edit_file" not in self.allowed
-            or editable != self.engine.org.program.experiment.editable
-        ):
+        org = self.run.org
+        editable = rules.editable_for(org, self.role)
+        if "edit_file" not in self.allowed or editable != org.program.experiment.editable:
             self._incumbent = {}
             return self._incumbent
-        commit = self.engine.state.incumbent
-        protected = self.engine.protected
-        listed = self.engine.list_incumbent()  # of `commit`: nothing runs in between
+        commit = self.run.state.incumbent
+        protected = rules.protected(org)
+        listed = self.run.workspace.list(commit)
         paths = [p for p in listed if matches(p, editable) and not matches(p, protected)]
-        self._incumbent = IncumbentFiles(self.engine, commit, sorted(paths))
+        self._incumbent = IncumbentFiles(self.run.workspace, commit, sorted(paths))
         return self._incumbent
 
     def snapshot_files(self) -> Mapping[str, str]:
@@ -232,19 +201,18 @@ class Toolbox:
         current = self.incumbent_files()
         if not current:
             return {}
-        engine, paths = self.engine, list(current)
-        seen, snapshot = engine.snapshots.get(tuple(paths), (0, ""))
-        snapshot = snapshot or str(engine.state.config.get("base") or engine.state.incumbent)
-        kept = engine.state.kept
-        at = IncumbentFiles(engine, snapshot, paths)
-        for commit in kept[seen:]:
-            files = IncumbentFiles(engine, commit, paths)
+        ws, state, paths = self.run.workspace, self.run.state, list(current)
+        seen, snapshot = ws.snapshots.get(tuple(paths), (0, ""))
+        snapshot = snapshot or str(state.config.get("base") or state.incumbent)
+        at = IncumbentFiles(ws, snapshot, paths)
+        for commit in state.kept[seen:]:
+            files = IncumbentFiles(ws, commit, paths)
             limit = max(
                 MIN_SNAPSHOT_SLACK, SNAPSHOT_SLACK * sum(len(files.get(p) or "") for p in paths)
             )
             if len(changes(at, files)) > limit:
                 snapshot, at = commit, files
-        engine.snapshots[tuple(paths)] = (len(kept), snapshot)
+        ws.snapshots[tuple(paths)] = (len(state.kept), snapshot)
         return at
 
     def call(self, name: str, args: dict[str, Any]) -> ToolResult:
@@ -260,7 +228,7 @@ class Toolbox:
                 result = getattr(self, "_" + name)(**args)
             except TypeError as e:
                 result = ToolResult(False, f"bad arguments for {name}: {e}")
-        self.engine.emit(
+        self.run.emit(
             "tool_call",
             {
                 "turn": self.turn_id,
@@ -272,6 +240,19 @@ class Toolbox:
             },
         )
         return result
+
+    def usage(self, data: dict[str, Any]) -> None:
+        """One model call's tokens, cost and time, as an `llm_call` event of this turn."""
+        self.run.emit("llm_call", {"turn": self.turn_id, "role": self.role.name, **data})
+
+    def spent(self, budget: str) -> None:
+        """The brain found that its next call would overspend `budget` (tokens or usd): the run
+        stops at the next budget check, as if the engine had seen it itself."""
+        if budget in ("tokens", "usd") and budget not in self.run.state.exhausted:
+            self.run.emit(
+                "budget_exhausted",
+                {"budget": budget, "turn": self.turn_id, "role": self.role.name, "by": "brain"},
+            )
 
     # ---- paths
     def _clean(self, path: Any) -> str | None:
@@ -293,7 +274,7 @@ class Toolbox:
             not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
         ):
             return ToolResult(False, f"limit must be a number of lines from 1, not {limit!r}")
-        text = self.edits[clean] if clean in self.edits else self.engine.read_incumbent(clean)
+        text = self.edits[clean] if clean in self.edits else self._read_incumbent(clean)
         if text is None:
             return ToolResult(False, f"no file {clean} at the incumbent commit; see list_files")
         lines = len(lines_of(text))
@@ -303,7 +284,7 @@ class Toolbox:
         return ToolResult(True, page(text, offset, limit), text)
 
     def _list_files(self) -> ToolResult:
-        files = self.engine.list_incumbent()
+        files = self._list_incumbent()
         return ToolResult(True, "\n".join(files), files)
 
     def _edit_file(
@@ -317,8 +298,8 @@ class Toolbox:
         clean = self._clean(path)
         if clean is None:
             return ToolResult(False, f"{path!r} is outside the org: use a relative path")
-        editable = self.engine.editable_for(self.role)
-        if not matches(clean, editable) or matches(clean, self.engine.protected):
+        editable = rules.editable_for(self.run.org, self.role)
+        if not matches(clean, editable) or matches(clean, rules.protected(self.run.org)):
             return ToolResult(
                 False,
                 f"{clean} is not editable by {self.role.name}; editable: {', '.join(editable)}",
@@ -351,12 +332,13 @@ class Toolbox:
             to = receivers[0]
         if to not in receivers:
             return ToolResult(False, f"{kind!r} goes to {', '.join(receivers)}, not {to!r}")
-        refusal = self.engine.refuse_send(self.role, kind, to, pending=self.sent)
+        org, state = self.run.org, self.run.state
+        refusal = rules.refuse_send(org, state, self.role, kind, to, pending=self.sent)
         if refusal:
             return ToolResult(False, refusal)
         data = dict(data or {})
-        if self.engine.org.roles[to].kind == "sandbox":
-            data.update(files=dict(self.edits), base=self.engine.state.incumbent)
+        if org.roles[to].kind == "sandbox":
+            data.update(files=dict(self.edits), base=state.incumbent)
             if not self.edits:
                 return ToolResult(False, "no edits to test: use edit_file before sending")
         self.sent.append({"kind": kind, "receiver": to, "body": str(body), "data": data})
@@ -365,7 +347,8 @@ class Toolbox:
     def _decide(self, experiment: str, verdict: str, reason: str = "") -> ToolResult:
         if verdict not in ("keep", "discard"):
             return ToolResult(False, "verdict must be keep or discard")
-        refusal = self.engine.refuse_decision(experiment, verdict, self.decisions)
+        org, state = self.run.org, self.run.state
+        refusal = rules.refuse_decision(org, state, experiment, verdict, self.decisions)
         if refusal:
             return ToolResult(False, refusal)
         self.decisions.append({"experiment": experiment, "verdict": verdict, "reason": reason})

@@ -25,7 +25,8 @@ from orgloop.runtime.engine import Engine
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.testing import InstantExecutor
-from orgloop.runtime.tools import PAGE_CHARS, Toolbox, page
+from orgloop.runtime.text import PAGE_CHARS, page
+from orgloop.runtime.tools import Toolbox
 
 from _messages_server import (
     MessagesServer,
@@ -63,7 +64,7 @@ async def test_the_engineer_sees_the_files_whole_and_what_was_kept_since_as_a_di
     # so its cached block is never rewritten
     systems = ["".join(b["text"] for b in t["system"]) for t in turns]
     assert {prompt_file(text, "train.py") for text in systems} == {original}
-    kept = {engine.read_at(c, "train.py") for c in state.kept}
+    kept = {engine.workspace.read(c, "train.py") for c in state.kept}
     assert len(kept) >= 2 and original not in kept
     # and the diff after it, applied by git to the file, gives the incumbent of a keep
     diffs = [
@@ -71,7 +72,7 @@ async def test_the_engineer_sees_the_files_whole_and_what_was_kept_since_as_a_di
     ]
     assert diffs and all("## Changes kept since" in s for s in systems if "```diff" in s)
     incumbents = {apply_diff(tmp_path / "apply", original, diff) for diff in diffs}
-    assert incumbents <= kept and engine.read_at(state.kept[0], "train.py") in incumbents
+    assert incumbents <= kept and engine.workspace.read(state.kept[0], "train.py") in incumbents
     # the incumbent's lines were in the prompt, so the engineer never had to read the file
     reads = [
         e.data
@@ -129,7 +130,7 @@ def test_the_snapshot_moves_only_when_the_kept_diff_outgrows_its_slack(tmp_path:
     shown, diff = snapshot()
     assert shown == big and "+# note zero:" in diff
     # the same answer from a fresh engine's memo, and the brain shows both
-    engine.snapshots.clear()
+    engine.workspace.snapshots.clear()
     assert snapshot() == (shown, diff)
     engine.close()
     assert base != state.incumbent

@@ -131,7 +131,7 @@ def test_scheduler_order_is_delivery_order_and_one_turn_per_role(tmp_path: Path)
         small_org(tmp_path / "org", experiments=1, baseline_runs=1), FunctionBrain(brain)
     )
     for body in ("one", "two", "three"):
-        engine._send("human", "critic", "result", body, {})
+        engine.send("human", "critic", "result", body, {})
     run(engine)
     critic = [m for r, m in seen if r == "critic"]
     assert critic == sorted(critic, key=lambda m: int(m[1:]))
@@ -186,10 +186,7 @@ def test_brain_failure_pauses_and_resume_handles_the_message_once(tmp_path: Path
 @pytest.mark.parametrize("budget", ["tokens", "usd"])
 def test_token_and_dollar_budgets_stop_the_run(tmp_path: Path, budget: str) -> None:
     def spender(ctx: TurnContext) -> None:
-        ctx.tools.engine.emit(
-            "llm_call",
-            {"role": ctx.role.name, "input_tokens": 600, "output_tokens": 400, "usd": 0.4},
-        )
+        ctx.record_usage(input_tokens=600, output_tokens=400, usd=0.4)
         if ctx.role.name == "pi":
             OfflineBrain()._lead(ctx, random.Random(0))
 

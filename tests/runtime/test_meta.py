@@ -51,12 +51,20 @@ def events(engine: Engine, kind: str) -> list[Event]:
 
 def propose(engine: Engine, edits: dict[str, str], turn: str = "t9999") -> None:
     meta = engine.org.roles["meta"]
-    engine.meta.propose(meta, edits, "because the ledger says so", turn)
-    engine.meta.settle()
+    engine.apply(
+        engine.meta.propose(meta, edits, "because the ledger says so", turn, engine.state.incumbent)
+    )
+
+
+def answer(engine: Engine, verdict: str, generation: object) -> str:
+    """A human's approve or reject, applied as the engine applies a control command."""
+    problem, moves = engine.meta.answer(verdict, generation)
+    engine.apply(moves)
+    return problem
 
 
 def current(engine: Engine, path: str) -> str:
-    text = engine.read_incumbent(path)
+    text = engine.workspace.read(engine.state.incumbent, path)
     assert text is not None
     return text
 
@@ -174,10 +182,10 @@ def test_with_human_approval_an_edit_waits_then_lands_on_approve(tmp_path: Path)
     propose(engine, {"roles/pi.md": text})
     (proposed,) = events(engine, "org_proposed")
     assert proposed.data["generation"] == 1 and head(engine) == before
-    assert engine.meta.answer("approve", 7).startswith("no meta edit with generation 7")
+    assert answer(engine, "approve", 7).startswith("no meta edit with generation 7")
     control = json.dumps({"cmd": "approve", "generation": 1}) + "\n"
     (engine.run_dir / "control.jsonl").write_text(control)
-    engine._poll_control()
+    engine.poll_control()
     (edited,) = events(engine, "org_edited")
     assert edited.data["generation"] == 1 and head(engine) == edited.data["commit"]
     assert engine.org.roles["pi"].policy.data["patience"] == 2
@@ -191,7 +199,7 @@ def test_with_human_approval_a_rejected_edit_never_lands(tmp_path: Path) -> None
     before = head(engine)
     text = current(engine, "roles/pi.md").replace("patience: 3", "patience: 2")
     propose(engine, {"roles/pi.md": text})
-    assert engine.meta.answer("reject", 1) == ""
+    assert answer(engine, "reject", 1) == ""
     (rejected,) = events(engine, "org_rejected")
     assert rejected.data["generation"] == 1 and "rejected by a human" in rejected.data["reason"]
     assert head(engine) == before and not events(engine, "org_edited")
@@ -301,7 +309,7 @@ def test_an_edit_waiting_for_approval_survives_a_resume(tmp_path: Path) -> None:
     engine.close()
     resumed = Engine.resume(engine.run_dir, brain=NoopBrain(), executor=InstantExecutor(toy_score))
     assert resumed.meta.waiting() == [1]
-    assert resumed.meta.answer("approve", "1") == ""
+    assert answer(resumed, "approve", "1") == ""
     assert resumed.org.roles["pi"].policy.data["patience"] == 2
     assert head(resumed) == resumed.state.incumbent == resumed.state.org_edits[0]["commit"]
     resumed.close()

@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from orgloop.runtime import rules
 from orgloop.runtime._git import Git
 from orgloop.runtime.brain import TurnContext
 from orgloop.runtime.engine import Engine
@@ -78,7 +79,7 @@ def test_the_critic_flags_failures_and_the_reviewer_never_recommends_them(tmp_pa
 
 def test_the_reviewer_keeps_only_beyond_k_sigma_of_the_baseline_noise(tmp_path: Path) -> None:
     engine = offline_run(small_org(tmp_path / "org", experiments=8))
-    margin = engine.keep_margin()
+    margin = rules.keep_margin(engine.org, engine.state)
     for m in engine.state.messages.values():
         if m.kind == "review" and m.data["gain"] is not None:
             assert (m.data["recommend"] == "keep") == (m.data["gain"] > margin)

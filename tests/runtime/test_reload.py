@@ -84,7 +84,7 @@ def live(tmp_path: Path) -> Iterator[Engine]:
 
 
 def org_events(engine: Engine) -> list[Event]:
-    engine.meta.poll()
+    engine.apply(engine.meta.poll())
     engine.log.commit()
     return [e for e in read_events(engine.run_dir / "events.jsonl") if e.kind.startswith("org_")]
 

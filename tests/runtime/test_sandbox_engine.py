@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import yaml
 
+from orgloop.runtime import rules
 from orgloop.runtime._git import Git
-from orgloop.runtime.brain import ToolResult, TurnContext
+from orgloop.runtime.brain import TurnContext
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.events import read_events
 from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.scaffold import init_org
+from orgloop.runtime.tools import ToolResult
 
 BASELINE = "print('---')\nprint('val_bpb: 1.0')\n"
 
@@ -186,7 +188,7 @@ def test_noise_from_the_baselines_reaches_the_reviewer_and_sets_the_keep_margin(
 
     assert sorted(state.baselines) == [1.0, 1.01, 1.02]
     assert state.noise == pytest.approx(0.01)
-    assert engine.keep_margin() == pytest.approx(0.02)
+    assert rules.keep_margin(engine.org, engine.state) == pytest.approx(0.02)
     small, big = script.reviews
     assert small["noise"] == pytest.approx(0.01) and small["margin"] == pytest.approx(0.02)
     assert small["recommend"] == "discard" and big["recommend"] == "keep"

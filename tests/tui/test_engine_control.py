@@ -33,7 +33,7 @@ async def _drive(engine: Engine) -> None:
         await pilot.press("ctrl+s")
         await pilot.pause()
 
-        engine._poll_control()  # what the engine does before every scheduling round
+        engine.poll_control()  # what the engine does before every scheduling round
         engine.log.commit()
         assert engine.state.paused
         events = read_events(engine.run_dir / "events.jsonl")
