@@ -29,14 +29,14 @@ from typing import Any
 
 from orgloop.org import Role, load_org, render_prompt, tool_names
 from orgloop.org._model import Org
-from orgloop.runtime.anthropic_brain import build_request, estimate_tokens
-from orgloop.runtime.brain import TurnContext
-from orgloop.runtime.events import Event
-from orgloop.runtime.ledger import summarize
+from orgloop.runtime.brains.anthropic_brain import build_request, estimate_tokens
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.core.events import Event
+from orgloop.runtime.core.ledger import summarize
+from orgloop.runtime.core.state import Message, RunState
+from orgloop.runtime.core.tools import Toolbox, matches
 from orgloop.runtime.scaffold import init_org
-from orgloop.runtime.state import Message, RunState
 from orgloop.runtime.testing import RecordingRun
-from orgloop.runtime.tools import Toolbox, matches
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTE = ROOT / "tests" / "data" / "cassettes" / "default-org.jsonl"
@@ -152,7 +152,7 @@ def record_run(experiments: int, cassette: Path, min_cache_tokens: int = 0) -> N
     """The default org against the test server's scripted roles, recorded to `cassette`; the
     server caches no prefix shorter than `min_cache_tokens`."""
     sys.path.insert(0, str(ROOT / "tests" / "runtime"))
-    from orgloop.runtime.anthropic_brain import AnthropicBrain
+    from orgloop.runtime.brains.anthropic_brain import AnthropicBrain
     from orgloop.runtime.engine import Engine
     from orgloop.runtime.testing import InstantExecutor
 

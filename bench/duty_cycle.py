@@ -32,12 +32,12 @@ import time
 from pathlib import Path
 
 from orgloop.org import Metric, default_roles_dir
-from orgloop.runtime._git import Git
-from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.events import read_events
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import read_events
-from orgloop.runtime.executor import ExperimentSpec, LocalExecutor
-from orgloop.runtime.offline import OfflineBrain
+from orgloop.runtime.executors.local import ExperimentSpec, LocalExecutor
 
 TRAIN = """import time
 LR = 0.003

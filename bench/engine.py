@@ -17,11 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from orgloop.runtime._git import Git
-from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.core.events import EventLog, read_events
+from orgloop.runtime.core.git import Git
+from orgloop.runtime.core.state import fold
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import EventLog, read_events
-from orgloop.runtime.state import fold
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
 ROLES = 50

@@ -38,9 +38,9 @@ from typing import Any
 import yaml
 
 from orgloop.org import builtin_org_dir, load_org
-from orgloop.runtime._git import Git
+from orgloop.runtime.brains.offline import OfflineBrain, _format
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.offline import OfflineBrain, _format
 from orgloop.runtime.scaffold import init_org
 
 BUDGET = os.environ.setdefault("TINYLM_BUDGET", "0.2")

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orgloop.runtime.events import Event
+from orgloop.runtime.core.events import Event
 from orgloop.tui import OrgloopApp
 
 TRAIN_PY = (

@@ -4,8 +4,10 @@
     >>> engine = Engine.start("my-org", brain=OfflineBrain())
     >>> state = asyncio.run(engine.run())
 
-Names are imported on first use, so the sandbox's first process (`python -m
-orgloop.runtime._child`) starts without loading the engine.
+Filed by seam, arrows pointing one way: the faces here (cli, runner, batch, report, progress,
+history, scaffold, find, testing) -> `engine/` -> {`meta/`, `brains/`, `executors/`} -> `core/`
+-> `orgloop.org`. Names are imported on first use, so a reader of the log loads only what it
+uses.
 """
 
 from __future__ import annotations
@@ -15,25 +17,29 @@ from typing import Any
 
 _EXPORTS = {
     "Engine": "engine",
-    "RunError": "engine",
-    "Brain": "brain",
-    "BrainPaused": "brain",
-    "TurnContext": "brain",
-    "ToolResult": "tools",
-    "OfflineBrain": "offline",
-    "Executor": "executor",
-    "ExperimentSpec": "executor",
-    "ExperimentResult": "executor",
-    "LocalExecutor": "executor",
-    "Event": "events",
-    "EventLog": "events",
-    "LogError": "events",
-    "read_events": "events",
-    "RunState": "state",
-    "fold": "state",
+    "RunError": "core.errors",
+    "Brain": "brains.base",
+    "BrainPaused": "brains.base",
+    "TurnContext": "brains.base",
+    "ToolResult": "core.tools",
+    "OfflineBrain": "brains.offline",
+    "Executor": "executors.local",
+    "ExperimentSpec": "executors.local",
+    "ExperimentResult": "executors.local",
+    "LocalExecutor": "executors.local",
+    "Event": "core.events",
+    "EventLog": "core.events",
+    "LogError": "core.events",
+    "read_events": "core.events",
+    "RunState": "core.state",
+    "fold": "core.state",
+    "Run": "core.run",
+    "Move": "core.run",
+    "Workspace": "core.workspace",
     "FunctionBrain": "testing",
     "NoopBrain": "testing",
     "InstantExecutor": "testing",
+    "RecordingRun": "testing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,9 +33,9 @@ from typing import Any
 import yaml
 
 from ..org import OrgError, builtin_org_dir, load_org
-from .brain import Brain
+from .brains import Brain
 from .engine import Engine
-from .executor import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
+from .executors import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .report import ReportError, RunSummary, write_report
 from .scaffold import init_org
 

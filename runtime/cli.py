@@ -23,9 +23,9 @@ from typing import TextIO, TypeAlias
 from orgloop import __version__
 
 from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
-from ._git import GitError
 from .brains import NAMES, BrainChoiceError
-from .errors import RunError
+from .core.errors import RunError
+from .core.git import GitError
 from .scaffold import ScaffoldError, init_from_agents, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

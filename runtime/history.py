@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .events import LogError, read_events
+from .core.events import LogError, read_events
 
 RUNS = Path(".orgloop") / "runs"
 

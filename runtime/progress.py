@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from .events import Event
+from .core.events import Event
 
 
 def _num(value: Any) -> str:

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..org import Metric, load_org
-from .events import KINDS, Event
-from .state import FAILED, OK, ExperimentRecord, RunState
+from .core.events import KINDS, Event
+from .core.state import FAILED, OK, ExperimentRecord, RunState
 
 REPORT = "report.md"
 PROGRESS = "progress.png"

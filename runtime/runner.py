@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from .brain import Brain
-from .brains import default_brain_name, make_brain
+from .brains import Brain, default_brain_name, make_brain
+from .core.events import Event, read_events
 from .engine import NO_BASELINE, Engine
-from .events import Event, read_events
 from .progress import Progress
 from .scaffold import init_org
 

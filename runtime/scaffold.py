@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..org import CLAUDE_AGENTS, Finding, builtin_org_dir, default_roles_dir, parse_role
-from ._git import Git
+from .core.git import Git
 
 GITIGNORE = (".orgloop/", "model.npz", "__pycache__/")
 """What a run leaves in an org folder that is not part of the org."""

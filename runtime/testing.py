@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..org import Org
-from ._git import Git
-from .brain import TurnContext
-from .events import Event
-from .executor import ExperimentResult, ExperimentSpec
-from .state import RunState
-from .workspace import Workspace
+from .brains import TurnContext
+from .core.events import Event
+from .core.git import Git
+from .core.state import RunState
+from .core.workspace import Workspace
+from .executors import ExperimentResult, ExperimentSpec
 
 
 class FunctionBrain:

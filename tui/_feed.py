@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from orgloop.runtime.events import Event
-from orgloop.runtime.state import RunState
+from orgloop.runtime.core.events import Event
+from orgloop.runtime.core.state import RunState
 
 from ._tail import BIG_BATCH, LogReplaced, LogTail, paused_gc
 

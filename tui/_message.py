@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
-from orgloop.runtime.state import Message
+from orgloop.runtime.core.state import Message
 
 from ._format import clock, fence, label_fences
 

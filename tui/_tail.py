@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from orgloop.runtime.events import KINDS, Event
+from orgloop.runtime.core.events import KINDS, Event
 
 CHUNK = 64 << 20
 """Most bytes one read takes (its events are parsed before the next chunk is read)."""

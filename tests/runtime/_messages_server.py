@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from orgloop.runtime._git import Git
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.scaffold import init_org
 
 Block = dict[str, Any]

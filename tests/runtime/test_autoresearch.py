@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from orgloop.org import default_roles_dir, lint, load_org
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.events import Event
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import Event
-from orgloop.runtime.offline import OfflineBrain
 
 FIXTURE = Path(__file__).parents[1] / "data" / "autoresearch_mini"
 HEADER = "commit\tval_bpb\tmemory_gb\tstatus\tdescription"

@@ -10,9 +10,9 @@ import pytest
 
 from orgloop.org import Metric, builtin_org_dir
 from orgloop.runtime.batch import BatchError, SharedSlots, run_batch, set_experiment_budget
-from orgloop.runtime.brain import TurnContext
-from orgloop.runtime.executor import ExperimentResult, ExperimentSpec
-from orgloop.runtime.offline import OfflineBrain
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.executors.local import ExperimentResult, ExperimentSpec
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
 from _orgs import small_org, toy_score

@@ -16,8 +16,8 @@ import pytest
 import orgloop
 from orgloop.org import build_graph, builtin_org_dir, load_org
 from orgloop.runtime import scaffold
-from orgloop.runtime._git import Git
 from orgloop.runtime.cli import display_path, main
+from orgloop.runtime.core.git import Git
 
 BUILTIN = load_org(builtin_org_dir())
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from orgloop.runtime._git import Git
-from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.history import Generation, format_history, history, short_diff
-from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.testing import InstantExecutor
 
 from _orgs import set_frontmatter, small_org

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orgloop.runtime._git import Git
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.report import ReportError, load_run, render_markdown, write_report
 
 from _orgs import small_org

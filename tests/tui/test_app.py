@@ -11,7 +11,7 @@ from _runs import SIZE, control
 from rich.console import Console
 from textual.widgets import Input, Markdown, Select, Static, TextArea
 
-from orgloop.runtime.events import read_events
+from orgloop.runtime.core.events import read_events
 from orgloop.tui import (
     ExperimentScreen,
     ExperimentsTable,

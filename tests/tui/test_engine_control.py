@@ -7,9 +7,9 @@ from pathlib import Path
 from _runs import SIZE
 from textual.widgets import Input, Select, TextArea
 
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.events import read_events
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import read_events
-from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.scaffold import init_org
 from orgloop.tui import OrgloopApp, StatusBar
 

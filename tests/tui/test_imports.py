@@ -16,6 +16,7 @@ def test_the_tui_never_imports_the_engine() -> None:
     modules = ast.literal_eval(out.stdout)
     assert "orgloop.runtime.engine" not in modules
     assert {m for m in modules if m.startswith("orgloop.runtime.")} <= {
-        "orgloop.runtime.events",
-        "orgloop.runtime.state",
+        "orgloop.runtime.core",
+        "orgloop.runtime.core.events",
+        "orgloop.runtime.core.state",
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _runs import RECORDED, lines
 
-from orgloop.runtime.events import read_events
+from orgloop.runtime.core.events import read_events
 from orgloop.tui import LogReplaced, LogTail, send_control
 
 

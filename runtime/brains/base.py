@@ -1,0 +1,133 @@
+"""The Brain seam: what decides a role's turn.
+
+A brain gets a `TurnContext` — the role, the message it must handle, its rendered prompt, the
+ledger summary, the editable files (for a role that edits them) — and acts only by calling tools
+through it. It returns nothing: what it sent, decided or edited is what the toolbox recorded,
+and the engine commits that as one turn.
+
+Brains: `OfflineBrain` (deterministic policies, no network), `AnthropicBrain` (Claude through the
+anthropic SDK), `ReplayBrain` (a recorded cassette), and the test doubles in `testing.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ...org import Org, Role
+from ..core.state import Message, RunState
+from ..core.tools import Toolbox, ToolResult
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What a turn has done so far, as a brain may see it: the kinds it sent (in order), how many
+    experiments it decided, the files it edited, how many notes it wrote."""
+
+    sent: tuple[str, ...] = ()
+    decided: int = 0
+    edited: tuple[str, ...] = ()
+    notes: int = 0
+
+
+class TurnContext:
+    """Everything a brain gets for one turn, and all it may do: read what it is given, call the
+    role's tools, and record what its model calls used. It holds no engine and no event log; its
+    toolbox is the only way its actions reach the run, under the runtime's rules."""
+
+    def __init__(
+        self,
+        *,
+        org: Org,
+        role: Role,
+        message: Message,
+        render: Callable[[], str],
+        ledger: Mapping[str, Any],
+        state: RunState,
+        box: Toolbox,
+        seed: str,
+        memory: str = "",
+    ) -> None:
+        self.org = org
+        self.role = role
+        self.message = message
+        self.ledger = ledger
+        self.state = state
+        """The run's state as of the turn's start. Read it; the fold owns it."""
+        self.seed = seed
+        """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
+        self.memory = memory
+        self._render = render
+        self._box = box
+        self._prompt: str | None = None
+
+    @property
+    def turn_id(self) -> str:
+        return self._box.turn_id
+
+    @property
+    def prompt(self) -> str:
+        """The role's rendered system prompt, rendered on first use (only brains that need it)."""
+        if self._prompt is None:
+            self._prompt = self._render()
+        return self._prompt
+
+    def files(self) -> Mapping[str, str]:
+        """The incumbent's experiment files this role may edit (path -> text, what read_file gives
+        at the start of the turn), empty for roles that edit none. A mapping that reads a file only
+        when asked, so a brain that does not use them costs no git calls."""
+        return self._box.incumbent_files()
+
+    def snapshot(self) -> Mapping[str, str]:
+        """The same files at the snapshot commit (`Toolbox.snapshot_files`): what a brain may show
+        whole, with the changes kept since as a diff, so a keep does not rewrite every file in a
+        cached prompt. Empty when `files()` is."""
+        return self._box.snapshot_files()
+
+    # ---- acting
+    def call(self, tool: str, /, **args: Any) -> ToolResult:
+        return self._box.call(tool, args)
+
+    def call_with(self, tool: str, args: dict[str, Any]) -> ToolResult:
+        """`call` with the arguments as a model gave them (any names, any JSON object)."""
+        return self._box.call(tool, args)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """The tools this role may call, with their JSON schemas."""
+        return self._box.schemas()
+
+    @property
+    def calls(self) -> int:
+        """Tool calls made this turn, refused ones included."""
+        return self._box.calls
+
+    @property
+    def effects(self) -> Effects:
+        box = self._box
+        return Effects(
+            tuple(s["kind"] for s in box.sent), len(box.decisions), tuple(box.edits), len(box.notes)
+        )
+
+    # ---- accounting
+    def record_usage(self, **usage: Any) -> None:
+        """One model call: model, step, input_tokens, output_tokens, cache_read, cache_write, usd,
+        seconds, stop_reason. Becomes an `llm_call` event of this turn."""
+        self._box.usage(usage)
+
+    def declare_spent(self, budget: str) -> None:
+        """The next call would overspend `budget` ("tokens" or "usd"): the run stops there."""
+        self._box.spent(budget)
+
+
+class Brain(Protocol):
+    """Decides one turn of one role by calling `ctx.call(...)`."""
+
+    name: str
+
+    async def turn(self, ctx: TurnContext) -> None: ...
+
+
+class BrainPaused(Exception):
+    """The brain cannot go on for now (the API keeps failing): the engine pauses the run with this
+    message; the turn is not committed and runs again on resume."""

@@ -1,0 +1,218 @@
+"""The OfflineBrain: deterministic research policies, one per role, driven by `policy` blocks.
+
+No API key, no network: the whole org runs reproducibly (the same seed gives the same events). Each
+role's policy block names its `kind`; the brain dispatches on it:
+
+- lead (PI): sends directions — exploit the knob that last won, explore another after `patience`
+  experiments without a keep — and decides keep or discard as the reviewer recommends.
+- mutate (engineer): makes one real edit to the incumbent's `NAME = value` line for the knob it
+  was told (or one it picks), sampling inside the policy's `space`.
+- critic: flags crashes, timeouts, NaN, results beyond the bound, void and implausible jumps.
+- review: noise-aware — recommends keep only beyond `sigmas` baseline sigmas (and `min_delta`).
+- meta: proposes a policy edit from the evidence (see `meta_edit`).
+Every effect goes through the same tools an LLM would call, so the runtime's rules apply.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import random
+import re
+from collections import Counter
+from typing import Any
+
+from ...org import Role
+from ..core.state import OK, RunState
+from .base import TurnContext
+
+BLOCKING = {"crash", "timeout", "nan", "beyond-bound", "protected", "void", "suspect"}
+
+
+class OfflineBrain:
+    name = "offline"
+
+    async def turn(self, ctx: TurnContext) -> None:
+        kind = ctx.role.policy.kind
+        handler = getattr(self, "_" + kind.replace("-", "_"), None)
+        if handler is None:  # a role with no policy answers by forwarding nothing: turn ends
+            return
+        handler(ctx, random.Random(ctx.seed))
+
+    # ---- PI
+    def _lead(self, ctx: TurnContext, rng: random.Random) -> None:
+        msg, policy = ctx.message, ctx.role.policy.data
+        count = 1
+        if msg.kind == "kickoff":
+            # one experiment per slot plus `runahead` being thought about, so no slot waits for
+            # the critic, reviewer, PI and engineer to finish with the last result
+            count = ctx.org.program.experiment.parallel + int(policy.get("runahead", 1))
+        elif msg.kind == "review":
+            exp = msg.data.get("experiment", "")
+            verdict = "keep" if msg.data.get("recommend") == "keep" else "discard"
+            result = ctx.call("decide", experiment=exp, verdict=verdict, reason=msg.body[:300])
+            if not result.ok and verdict == "keep":
+                ctx.call("decide", experiment=exp, verdict="discard", reason=result.content)
+        for _ in range(count):
+            knob, why = self._choose_knob(ctx, rng, policy)
+            ctx.call("send", kind="direction", body=f"Change {knob}: {why}")
+
+    def _choose_knob(self, ctx: TurnContext, rng: random.Random, policy: Any) -> tuple[str, str]:
+        space = _engineer_space(ctx)
+        knobs = list(space) or ["LR"]
+        history = _history(ctx.state)
+        patience = int(policy.get("patience", 3))
+        streak = 0
+        for _, kept in reversed(history):
+            if kept:
+                break
+            streak += 1
+        last_win = next((k for k, kept in reversed(history) if kept and k in knobs), None)
+        if rng.random() < float(policy.get("explore", 0.25)):
+            return rng.choice(knobs), "exploring a random knob"
+        if last_win and streak < patience:
+            return last_win, f"it improved the metric last time ({streak} misses since)"
+        tries = Counter(k for k, _ in history)
+        fewest = min(tries.get(k, 0) for k in knobs)
+        options = [k for k in knobs if tries.get(k, 0) == fewest]
+        return rng.choice(options), f"least tried so far ({fewest} tries); {streak} misses in a row"
+
+    # ---- engineer
+    def _mutate(self, ctx: TurnContext, rng: random.Random) -> None:
+        space = dict(ctx.role.policy.data.get("space") or {})
+        target = ctx.org.program.experiment.editable[0]
+        source = ctx.call("read_file", path=target)
+        if not source.ok or not space:
+            ctx.call("send", kind="question", body=f"Cannot act on this: {source.content[:200]}")
+            return
+        wanted = re.match(r"Change (\w+)", ctx.message.body)
+        knobs = list(space)
+        order = ([wanted.group(1)] if wanted and wanted.group(1) in space else []) + [
+            k for k in rng.sample(knobs, len(knobs))
+        ]
+        for knob in order:
+            m = re.search(rf"^{knob} = (.+)$", source.content, re.MULTILINE)
+            if not m:
+                continue
+            old_text = m.group(1).strip()
+            new_value = _sample(space[knob], _literal(old_text), rng)
+            if new_value is None:
+                continue
+            new_text = _format(new_value)
+            if new_text == old_text:
+                continue
+            edit = ctx.call(
+                "edit_file", path=target, old_string=m.group(0), new_string=f"{knob} = {new_text}"
+            )
+            if edit.ok:
+                ctx.call("send", kind="experiment", body=f"{knob} {old_text} -> {new_text}")
+                return
+        ctx.call("send", kind="question", body="No knob in my space can be changed in this file.")
+
+    # ---- critic and reviewer
+    def _critic(self, ctx: TurnContext, rng: random.Random) -> None:
+        d, policy = ctx.message.data, ctx.role.policy.data
+        flags = []
+        status = d.get("status")
+        if status in ("crash", "timeout", "void", "suspect"):
+            flags.append(f"{status}: {d.get('reason', '')}".strip())
+        metric, bound = d.get("metric"), ctx.org.program.metric.bound
+        if status == OK and (metric is None or not math.isfinite(metric)):
+            flags.append("nan: the metric is not finite")
+        if metric is not None and ctx.org.program.metric.beyond_bound(metric):
+            flags.append(f"beyond-bound: {metric} is past the task's limit {bound}")
+        inc, noise = d.get("incumbent_metric"), d.get("noise")
+        if status == OK and metric is not None and inc is not None and noise:
+            jump = ctx.org.program.metric.gain(metric, inc) / noise
+            if jump > float(policy.get("too_good_sigmas", 25)):
+                flags.append(f"too-good: {jump:.0f} sigma better than the incumbent; rerun it")
+        body = "\n".join(flags) or "no flags"
+        data = {**d, "flags": [f.split(":")[0] for f in flags]}
+        ctx.call("send", kind="checked", body=f"{ctx.message.body}\n\n{body}", data=data)
+
+    def _review(self, ctx: TurnContext, rng: random.Random) -> None:
+        d, policy = ctx.message.data, ctx.role.policy.data
+        metric_def = ctx.org.program.metric
+        metric, inc = d.get("metric"), ctx.state.incumbent_metric
+        sigma = ctx.state.noise or 0.0
+        k = float(policy.get("sigmas", 2.0))
+        margin = max(float(policy.get("min_delta", 0.0)), k * sigma)
+        flags = set(d.get("flags", [])) & BLOCKING
+        gain = metric_def.gain(metric, inc) if metric is not None and inc is not None else None
+        keep = not flags and d.get("status") == OK and gain is not None and gain > margin
+        sig = f"{gain / sigma:.1f} sigma" if gain is not None and sigma else f"noise {sigma:g}"
+        verdict = "KEEP" if keep else "DISCARD"
+        why = (
+            f"flags: {', '.join(sorted(flags))}"
+            if flags
+            else f"delta {gain if gain is None else round(gain, 6)} ({sig}); "
+            f"needs more than {margin:.6f}"
+        )
+        data = {**d, "recommend": "keep" if keep else "discard", "gain": gain, "margin": margin}
+        ctx.call("send", kind="review", body=f"{verdict} {d.get('experiment')}: {why}", data=data)
+
+    # ---- meta
+    def _meta(self, ctx: TurnContext, rng: random.Random) -> None:
+        from ._policy_edit import offline_proposal
+
+        proposal = offline_proposal(ctx)
+        if proposal is None:
+            ctx.call("note", text=f"{ctx.message.body}: no edit; the evidence is too thin")
+            return
+        path, content, rationale = proposal
+        ctx.call("edit_file", path=path, content=content, rationale=rationale)
+
+
+def _engineer_space(ctx: TurnContext) -> dict[str, Any]:
+    for to in ctx.role.receivers("direction"):
+        role: Role | None = ctx.org.roles.get(to)
+        if role is not None:
+            return dict(role.policy.data.get("space") or {})
+    return {}
+
+
+def _history(state: RunState) -> list[tuple[str, bool]]:
+    """(knob, kept) for every decided experiment, from its description `KNOB old -> new`."""
+    out = []
+    for e in state.decided():
+        knob = e.description.split(" ", 1)[0]
+        out.append((knob, e.decision == "keep"))
+    return out
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if "e" not in f"{value:.3g}" else repr(float(f"{value:.3g}"))
+    return repr(value)
+
+
+def _sample(spec: Any, current: Any, rng: random.Random) -> Any:
+    """A new value for a knob: another choice, or a log-normal step inside a log range."""
+    if not isinstance(spec, dict):
+        return None
+    if "choice" in spec:
+        options = [o for o in spec["choice"] if o != current]
+        return rng.choice(options) if options else None
+    if "log" in spec or "range" in spec:
+        lo, hi = (float(x) for x in spec.get("log") or spec.get("range") or (0.0, 0.0))
+        if isinstance(current, int | float) and current > 0:
+            value = float(current) * math.exp(rng.gauss(0.0, 0.8))
+        else:
+            value = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        value = min(hi, max(lo, value))
+        return float(f"{value:.3g}")
+    if "int" in spec:
+        lo, hi = (int(x) for x in spec["int"])
+        options = [v for v in range(lo, hi + 1) if v != current]
+        return rng.choice(options) if options else None
+    return None

@@ -1,0 +1,80 @@
+"""The rules the toolbox enforces for the engine, as pure functions of the org and the run state:
+what may be sent (experiment budget, visits per edge) and what may be kept (finished, ok, and
+better than the incumbent by more than the measured noise), and which files a role may edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...org import Org, Role
+from .state import OK, RunState
+
+
+def refuse_send(
+    org: Org, state: RunState, role: Role, kind: str, to: str, pending: list[dict[str, Any]]
+) -> str:
+    """Why `role` may not send `kind` to `to` now (budget, edge limit), or '' when it may."""
+    b = org.program.budget
+    if org.roles[to].kind == "sandbox":
+        queued = sum(1 for s in pending if org.roles[s["receiver"]].kind == "sandbox")
+        if state.experiments_sent + queued >= b.experiments:
+            return f"experiment budget spent ({b.experiments} of {b.experiments})"
+    limit = next((s.max for s in role.sends if s.kind == kind), None)
+    limits = [x for x in (limit, b.visits) if x is not None]
+    sent = state.visits[(role.name, to, kind)] + sum(
+        1 for s in pending if s["receiver"] == to and s["kind"] == kind
+    )
+    if limits and sent >= min(limits):
+        return f"edge {role.name} -{kind}-> {to} is at its limit of {min(limits)} messages"
+    return ""
+
+
+def refuse_decision(
+    org: Org, state: RunState, exp_id: str, verdict: str, pending: list[dict[str, Any]]
+) -> str:
+    """Why the verdict may not be given (unknown, running, decided, failed, within the noise),
+    or '' when it may. Keeping is refused in code, whatever a model says."""
+    exp = state.experiments.get(exp_id)
+    if exp is None or exp.baseline:
+        return f"no experiment {exp_id!r} to decide"
+    if not exp.finished:
+        return f"{exp_id} is still running"
+    if exp.decision or any(d["experiment"] == exp_id for d in pending):
+        return f"{exp_id} was already decided ({exp.decision or 'this turn'})"
+    if verdict == "discard":
+        return ""
+    if exp.status != OK or exp.metric is None:
+        return f"{exp_id} cannot be kept: its status is {exp.status}"
+    metric, inc = org.program.metric, state.incumbent_metric
+    if inc is not None:
+        margin = keep_margin(org, state)
+        gain = metric.gain(exp.metric, inc)
+        if gain <= margin:
+            return (
+                f"{exp_id} cannot be kept: it improves on the incumbent by {gain:.6f}, "
+                f"not more than the noise margin {margin:.6f}"
+            )
+    return ""
+
+
+def keep_margin(org: Org, state: RunState) -> float:
+    """How much a change must beat the incumbent by: k sigma of the baseline noise, with k and
+    a floor from the reviewer's policy."""
+    reviewer = next((r for r in org.roles.values() if r.policy.kind == "review"), None)
+    data = reviewer.policy.data if reviewer else {}
+    sigmas = float(data.get("sigmas", 2.0))
+    floor = float(data.get("min_delta", 0.0))
+    return max(floor, sigmas * (state.noise or 0.0))
+
+
+def protected(org: Org) -> tuple[str, ...]:
+    """What no role may edit: the experiment's protected files, and ORG.md."""
+    return (*org.program.experiment.protected, "ORG.md")
+
+
+def editable_for(org: Org, role: Role) -> tuple[str, ...]:
+    """The files `role` may edit: the org's Markdown for a meta role (it receives `window`), the
+    experiment's editable files for every other."""
+    if "window" in role.receives:
+        return org.program.meta.editable
+    return org.program.experiment.editable
