@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from orgloop.org import OrgError, check, load_org
-from orgloop.runtime._git import Git
-from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.cli import main
+from orgloop.runtime.core.events import read_events
+from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import read_events
-from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.scaffold import ScaffoldError, init_from_agents
 from orgloop.runtime.testing import InstantExecutor
 
