@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from ._model import Finding
+from ._spelling import near_miss
 
 try:  # the C loader is several times faster, and bench/parse.py loads a thousand files
     _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -275,20 +276,37 @@ class Fields:
             self.line_of(key),
         )
 
-    def unknown(self, known: Iterable[str], quiet: Iterable[str] = ()) -> dict[str, Any]:
-        """Keys nobody reads: kept and returned, and warned about unless listed in `quiet`."""
+    def unknown(
+        self, known: Iterable[str], quiet: Iterable[str] = (), *, typos: bool = False
+    ) -> dict[str, Any]:
+        """Keys nobody reads: kept and returned, and warned about unless listed in `quiet`. A key
+        a small edit away from a known one gets "did you mean"; with `typos` it is an error, since
+        the setting it was meant to be would silently not apply."""
         known, quiet = set(known), set(quiet)
         extra = {k: v for k, v in self.data.items() if k not in known}
         for key in extra:
-            if key not in quiet:
-                self.findings.append(
-                    Finding(
-                        self.path,
-                        self.line_of(key),
-                        "warning",
-                        f"unknown key `{self.prefix}{key}` is kept but nothing reads it",
-                        "check the spelling against docs/format.md",
-                        "unknown-key",
-                    )
+            if key in quiet:
+                continue
+            meant = near_miss(key, known)
+            if meant is not None and typos:
+                self.error(
+                    self.line_of(key),
+                    f"unknown key `{self.prefix}{key}`: did you mean `{self.prefix}{meant}`?",
+                    f"as spelt, nothing reads it and `{meant}` keeps its default; fix the spelling",
+                    "unknown-key",
                 )
+                continue
+            hint = (
+                f"did you mean `{meant}`?" if meant else "check the spelling against docs/format.md"
+            )
+            self.findings.append(
+                Finding(
+                    self.path,
+                    self.line_of(key),
+                    "warning",
+                    f"unknown key `{self.prefix}{key}` is kept but nothing reads it",
+                    hint,
+                    "unknown-key",
+                )
+            )
         return extra

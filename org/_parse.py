@@ -351,7 +351,8 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
             "baseline_runs",
             "network",
             "env",
-        }
+        },
+        typos=True,
     )
     b = f.section("budget")
     budget = Budget(
@@ -362,7 +363,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         gpu_seconds=b.duration("gpu_seconds", None),
         visits=b.integer("visits", None, minimum=1),
     )
-    b.unknown({"experiments", "wall", "usd", "tokens", "gpu_seconds", "visits"})
+    b.unknown({"experiments", "wall", "usd", "tokens", "gpu_seconds", "visits"}, typos=True)
     mt = f.section("meta")
     meta = Meta(
         every=mt.integer("every", 6, minimum=1) or 6,
@@ -371,7 +372,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         max_lines=mt.integer("max_lines", 20, minimum=1) or 20,
         plateau=mt.integer("plateau", 4, minimum=1) or 4,
     )
-    mt.unknown({"every", "editable", "approve", "max_lines", "plateau"})
+    mt.unknown({"every", "editable", "approve", "max_lines", "plateau"}, typos=True)
     t = f.section("turns")
     concurrency = t.integer("concurrency", 4, minimum=1) or 4
     max_steps = t.integer("max_steps", 12, minimum=1) or 12
@@ -391,7 +392,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         concurrency=concurrency,
         max_steps=max_steps,
         agents=_placements(f),
-        extra=f.unknown(_PROGRAM_KEYS),
+        extra=f.unknown(_PROGRAM_KEYS, typos=True),
         lines=dict(lines),
     )
 
