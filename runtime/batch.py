@@ -1,16 +1,19 @@
 """`orgloop batch`: several orgs, or one org over several seeds, run headless side by side.
 
-`run_batch(orgs, seeds, out=..., brain_factory=...)` copies each org into `out/<name>-seed<k>`
-(the built-in org through `init_org`, any other folder as it is, its .git included, its .orgloop
-left behind), optionally sets the copy's experiment budget, and runs every copy's engine in one
+`run_batch(orgs, seeds, out=..., brain_factory=...)` first checks every org where it is, so an org
+that cannot run stops the batch before anything is copied, with findings against the user's own
+files (OrgError); their warnings are said through `progress`. Then it copies each org into
+`out/<name>-seed<k>` (the built-in org through `init_org`, any other folder as it is, its .git
+included, its .orgloop left behind), optionally sets the copy's experiment budget (an edit of that
+one value: the file's comments and layout stay), and runs every copy's engine in one
 asyncio loop. The engines share the experiment slots: each engine sees the executor's slot count,
 and `SharedSlots` lets no more than that many experiments run at once across all of them. When
 all are done it writes each run's report.md and progress.png, and in `out` a comparison —
 batch.md (per org: mean ± SEM of the best metric, experiments to reach the best, cost; then one
 row per run) with batch.csv (per org) and runs.csv (per run).
 
-A run that fails — its org does not load, its copy cannot be made, an engine raises, its brain
-fails and the run pauses — is reported as failed with the reason; the others finish. It does not
+A run that fails — its copy cannot be made, an engine raises, its brain fails and the run
+pauses — is reported as failed with the reason; the others finish. It does not
 resume a batch, run engines in separate processes (one brain that blocks the loop blocks all), or
 say which org is better: it gives means, SEMs and n, and leaves the judging to the reader.
 """
@@ -26,13 +29,16 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..org import OrgError, builtin_org_dir, load_org
+from ..org import Finding, OrgError, builtin_org_dir, load_org
+from ._preflight import preflight
+from ._show import display_path, oserror_text
+from ._text import clip
 from .brains import Brain
 from .engine import Engine
 from .executors import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
@@ -241,20 +247,70 @@ def copy_org(src: Path, dest: Path, out: Path) -> None:
     shutil.copytree(src, dest, symlinks=True, ignore=ignore)
 
 
+_FRONT = re.compile(r"---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(\r?\n|$)", re.DOTALL)
+_TOP_BUDGET = re.compile(r"^budget[ \t]*:(?P<rest>[^\r\n]*)$", re.MULTILINE)
+_EXPERIMENTS = re.compile(r"(?P<key>\bexperiments[ \t]*:[ \t]*)(?P<value>[^,}\s#]*)")
+
+
 def set_experiment_budget(root: Path, experiments: int) -> None:
-    """Rewrite the copy's ORG.md frontmatter with `budget.experiments` set."""
+    """Set `budget.experiments` in `root/ORG.md`, editing that one value in the text so the
+    file's comments, order and layout stay as they were. Raises ValueError when the frontmatter
+    is not a shape this edit understands (the file is then left as it was)."""
     path = root / "ORG.md"
     if not path.is_file():
         raise ValueError(f"cannot set the experiment budget: {root} has no ORG.md")
     text = path.read_text(encoding="utf-8")
-    m = re.match(r"---\r?\n(.*?)\r?\n---\r?\n", text, re.DOTALL)
-    data = yaml.safe_load(m.group(1)) if m else None
-    if not m or not isinstance(data, dict):
+    m = _FRONT.match(text)
+    before = yaml.safe_load(m.group(1) or "") if m else None
+    if not m or not isinstance(before, dict):
         raise ValueError(f"cannot set the experiment budget: {path} has no YAML frontmatter")
-    budget = data.get("budget")
-    data["budget"] = {**(budget if isinstance(budget, dict) else {}), "experiments": experiments}
-    front = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    path.write_text(f"---\n{front}---\n{text[m.end() :]}", encoding="utf-8")
+    front = _with_experiments(m.group(1) or "", experiments)
+    after = yaml.safe_load(front)
+    budget: dict[str, Any] = before["budget"] if isinstance(before.get("budget"), dict) else {}
+    want = {**before, "budget": {**budget, "experiments": experiments}}
+    if after != want:
+        raise ValueError(
+            f"cannot set the experiment budget in {path}: write `budget: {{experiments: N}}` "
+            "in its frontmatter and try again"
+        )
+    path.write_text(text[: m.start(1)] + front + text[m.end(1) :], encoding="utf-8")
+
+
+def _with_experiments(front: str, n: int) -> str:
+    """The frontmatter text with budget.experiments set to `n`, everything else as it was."""
+    if front and not front.endswith("\n"):
+        front += "\n"
+    top = _TOP_BUDGET.search(front)
+    if top is None:
+        return front + f"budget: {{experiments: {n}}}\n"
+    rest = top.group("rest")
+    value, hash_, comment = rest.partition(" #")
+    if value.strip().startswith("{"):  # budget: {experiments: 12, wall: 30m}
+        if _EXPERIMENTS.search(value):
+            value = _EXPERIMENTS.sub(lambda k: f"{k.group('key')}{n}", value, count=1)
+        else:
+            brace = value.index("{")
+            sep = "" if value[brace + 1 :].strip().startswith("}") else ", "
+            value = f"{value[: brace + 1]}experiments: {n}{sep}{value[brace + 1 :].lstrip()}"
+        line = f"budget:{value}{hash_}{comment}"
+        return front[: top.start()] + line + front[top.end() :]
+    if value.strip():  # budget: null, or something else that is not a mapping
+        return (
+            front[: top.start()]
+            + f"budget: {{experiments: {n}}}{hash_}{comment}"
+            + front[top.end() :]
+        )
+    # a block mapping: its lines are the indented ones after `budget:`
+    after = front[top.end() + 1 :]
+    block = re.match(r"(?:[ \t]+[^\n]*\n|[ \t]*\n)*", after)
+    body = block.group(0) if block else ""
+    child = _EXPERIMENTS.search(body)
+    if child and re.match(r"[ \t]+$", body[body.rfind("\n", 0, child.start()) + 1 : child.start()]):
+        body = body[: child.start("value")] + str(n) + body[child.end("value") :]
+    else:
+        indent = re.match(r"[ \t]+", body)
+        body = f"{indent.group(0) if indent else '  '}experiments: {n}\n" + body
+    return front[: top.end() + 1] + body + after[len(block.group(0) if block else "") :]
 
 
 def _default_executor(folders: list[Path]) -> Executor:
@@ -271,8 +327,35 @@ def _reason(e: BaseException) -> str:
     if isinstance(e, OrgError) and e.findings:
         more = f" (and {len(e.findings) - 1} more)" if len(e.findings) > 1 else ""
         return f"{e.findings[0]}{more}"
-    text = " ".join(str(e).split()) or "no message"
-    return f"{type(e).__name__}: {text[:300]}"
+    if isinstance(e, OSError):
+        return oserror_text(e)
+    return f"{type(e).__name__}: {clip(str(e) or 'no message', 300)}"
+
+
+def check_orgs(
+    orgs: list[Path], *, strict: bool = False, budget_experiments: int | None = None
+) -> list[Finding]:
+    """Check every org where it is, before anything is copied: the warnings of them all, or
+    OrgError with the errors of them all (findings name the user's files, not a copy's)."""
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    unreadable = False
+    for org in dict.fromkeys(o.parent if o.name in ("ORG.md", "program.md") else o for o in orgs):
+        try:
+            warnings += preflight(org, strict=strict)
+        except OrgError as e:
+            errors += e.findings
+            unreadable = unreadable or e.unreadable
+            continue
+        builtin = org.resolve() == builtin_org_dir().resolve()
+        if budget_experiments is not None and not builtin and not (org / "ORG.md").is_file():
+            raise BatchError(
+                f"--experiments sets budget.experiments in ORG.md, and {org} has none (an "
+                "autoresearch folder runs with the default budget); leave --experiments out"
+            )
+    if errors:
+        raise OrgError(errors, unreadable=unreadable)
+    return warnings
 
 
 # ---- running
@@ -293,7 +376,7 @@ async def _run_one(
     try:
         paused = await _run_headless(engine)
         if paused:
-            o.error = f"paused: {paused[:300]} (resume with `orgloop resume {o.run_dir}`)"
+            o.error = f"paused: {clip(paused, 300)} (resume with `orgloop resume {o.run_dir}`)"
     except Exception as e:
         o.error = _reason(e)
     try:
@@ -344,6 +427,7 @@ async def arun_batch(
     budget_experiments: int | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> BatchResult:
     """`run_batch` inside a running event loop."""
     if not seeds:
@@ -351,6 +435,9 @@ async def arun_batch(
     if budget_experiments is not None and budget_experiments < 1:
         raise BatchError("the experiment budget must be at least 1")
     orgs = [Path(o) for o in orgs] or [builtin_org_dir()]
+    say = progress or (lambda line: None)
+    for f in check_orgs(orgs, strict=strict, budget_experiments=budget_experiments):
+        say(str(replace(f, path=display_path(f.path))))
     out = Path(out).absolute()
     runs = [
         RunOutcome(label, org, seed, out / f"{label}-seed{seed}")
@@ -361,7 +448,6 @@ async def arun_batch(
     if taken:
         raise BatchError(f"{out} already holds runs of this batch ({taken[0]}); choose a new out")
     out.mkdir(parents=True, exist_ok=True)
-    say = progress or (lambda line: None)
     started = time.monotonic()
     for o in runs:
         await asyncio.to_thread(_prepare, o, out, budget_experiments)
@@ -389,10 +475,12 @@ def run_batch(
     budget_experiments: int | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> BatchResult:
     """Run every org (none: the built-in one) once per seed, concurrently, sharing `executor`'s
     slots (default: a LocalExecutor as wide as the widest org's `parallel`); write batch.md,
-    batch.csv and runs.csv into `out`. Raises BatchError only when the batch cannot start."""
+    batch.csv and runs.csv into `out`. Raises OrgError (an org cannot run; with `strict`, one
+    has warnings) or BatchError (bad arguments) before anything is made; nothing else."""
     return asyncio.run(
         arun_batch(
             orgs,
@@ -402,6 +490,7 @@ def run_batch(
             budget_experiments=budget_experiments,
             executor=executor,
             progress=progress,
+            strict=strict,
         )
     )
 
@@ -443,6 +532,7 @@ __all__ = [
     "RunOutcome",
     "SharedSlots",
     "arun_batch",
+    "check_orgs",
     "copy_org",
     "run_batch",
     "sem",

@@ -5,27 +5,32 @@ Each command is two small functions: `_add_NAME(sub)` declares the subcommand an
 one more pair and one more entry in `COMMANDS`; nothing else here changes.
 
 Exit codes: 0 done (or clean), 1 findings (`check`) or a run that ended in error, 2 bad input or
-usage, 3 a run that paused (`orgloop resume` continues it), 130 interrupted. Bad input — an org that
-does not load, a missing file, a folder `init` refuses — is a message on stderr, never a traceback.
+usage, 3 a run that paused (`orgloop resume` continues it), 130 interrupted (Ctrl-C). Bad input —
+an org that does not load, a path that is not what the command needs, a run another engine holds, a
+folder `init` refuses — is a message on stderr that says what was found and what to give, never a
+traceback or raw errno text. A reader that goes away (`orgloop … | head`) never turns into an error:
+stdout and stderr are wrapped so that writing to a closed pipe is dropped, not raised.
 Configuration lives in the org's files, not in flags; this module validates nothing itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import TextIO, TypeAlias, cast
 
 from orgloop import __version__
 
-from ..org import Finding, OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
+from ..org import OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
+from ._output import wrap_std
+from ._show import display_path, oserror_text, print_findings
 from .brains import NAMES, BrainChoiceError
 from .core.errors import RunError
 from .core.git import GitError
+from .core.lock import RunLocked
+from .find import FindError, find_org, find_run, is_org, is_run, list_runs
 from .scaffold import ScaffoldError, init_from_agents, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -35,21 +40,6 @@ EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
 # ---- output helpers
-
-
-def display_path(path: str | Path) -> str:
-    """`path` relative to the current folder when that is shorter, else as given."""
-    text = str(path)
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:  # another drive on Windows
-        return text
-    return rel if len(rel) < len(text) else text
-
-
-def print_findings(findings: Iterable[Finding], file: TextIO) -> None:
-    for f in findings:
-        print(dataclasses.replace(f, path=display_path(f.path)), file=file)
 
 
 def _plural(n: int, word: str) -> str:
@@ -210,8 +200,9 @@ def _add_run(sub: Subparsers) -> None:
         "run",
         help="run an org until its budget is spent",
         description="Run an org headless (or with --tui). With no ORG, the built-in tinylm org "
-        "runs in a fresh folder ./orgloop-tinylm. Exit 0 finished, 1 error, 2 bad input, "
-        "3 paused (continue with orgloop resume).",
+        "runs in a fresh folder ./orgloop-tinylm. The org's lint warnings are printed first. "
+        "Exit 0 finished, 1 error, 2 bad input, 3 paused (continue with orgloop resume), "
+        "130 interrupted.",
     )
     p.add_argument(
         "org",
@@ -221,6 +212,9 @@ def _add_run(sub: Subparsers) -> None:
         help="org folder; default: the built-in tinylm org in a fresh folder",
     )
     p.add_argument("--seed", type=int, default=None, help="seed for the offline policies")
+    p.add_argument(
+        "--strict", action="store_true", help="refuse to start on any lint warning, not only errors"
+    )
     p.add_argument(
         "--dir",
         type=Path,
@@ -244,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         json_lines=args.json,
         tui=args.tui,
         dest=args.dir,
+        strict=args.strict,
     )
 
 
@@ -251,9 +246,16 @@ def _add_resume(sub: Subparsers) -> None:
     p = sub.add_parser(
         "resume",
         help="continue a run that was killed or paused",
-        description="Replay a run folder's events.jsonl and go on from where it stopped.",
+        description="Replay a run folder's events.jsonl and go on from where it stopped. With no "
+        "RUN, the newest run here or in ./orgloop-*. A run another engine holds is refused.",
     )
-    p.add_argument("run", type=Path, metavar="RUN", help="the run folder (ORG/.orgloop/runs/ID)")
+    p.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        metavar="RUN",
+        help="the run folder (ORG/.orgloop/runs/ID); default: the newest run here",
+    )
     _add_brain_flags(p)
     p.set_defaults(func=cmd_resume)
 
@@ -261,8 +263,12 @@ def _add_resume(sub: Subparsers) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     from . import runner
 
+    arg: Path | None = args.run
+    if arg is not None and not is_run(arg) and arg.is_dir() and is_org(arg):
+        # which run to go on with is the user's choice: an org may hold several unfinished ones
+        raise FindError(f"{arg} is an org folder; resume one of its runs.\n{list_runs(arg)}")
     return runner.resume(
-        args.run,
+        find_run(arg),
         brain=args.brain,
         model=args.model,
         record=args.record,
@@ -303,15 +309,33 @@ def _add_history(sub: Subparsers) -> None:
         description="List the edits meta and humans made to the org's Markdown during runs: "
         "generation, role file, diff in short, the metric before and after, kept or reverted.",
     )
-    p.add_argument("org", nargs="?", type=Path, metavar="ORG", help="org folder (default: here)")
+    p.add_argument(
+        "org",
+        nargs="?",
+        type=Path,
+        metavar="ORG",
+        help="org folder (default: here, else the newest ./orgloop-* that `orgloop run` made)",
+    )
     p.set_defaults(func=cmd_history)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from .find import runs_of
     from .history import format_history, history
 
-    root: Path = args.org if args.org is not None else Path.cwd()
-    print(format_history(history(root)), end="")
+    root = find_org(args.org)
+    skipped: list[str] = []
+    generations = history(root, skipped=skipped)
+    runs = len(runs_of(root))
+    if generations:
+        print(format_history(generations), end="")
+    else:
+        print(
+            f"{display_path(root)}: no org edits in {_plural(runs, 'run')}: "
+            "the org is still at generation 0"
+        )
+    for note in skipped:
+        print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -325,15 +349,25 @@ def _add_report(sub: Subparsers) -> None:
         description="Write RUN/report.md and RUN/progress.png from the run's events (also done "
         "at the end of every run). A half-written run gets a report of what is there.",
     )
-    p.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+    p.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        metavar="RUN",
+        help="the run folder, or an org folder for its newest run (default: the newest run here)",
+    )
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import ReportError, write_report
 
+    arg: Path | None = args.run
+    run = find_run(arg)
+    if arg is None or not is_run(arg):
+        print(f"the newest run: {display_path(run)}", file=sys.stderr)
     try:
-        result = write_report(args.run)
+        result = write_report(run)
     except ReportError as e:
         print(f"orgloop report: {e}", file=sys.stderr)
         return EXIT_INPUT
@@ -356,6 +390,7 @@ def _add_batch(sub: Subparsers) -> None:
     p.add_argument("--experiments", type=int, default=None, help="override budget.experiments")
     p.add_argument("--out", type=Path, default=None, help="folder for the runs and the tables")
     p.add_argument("--brain", choices=NAMES, default=None)
+    p.add_argument("--strict", action="store_true", help="refuse orgs with lint warnings too")
     p.set_defaults(func=cmd_batch)
 
 
@@ -375,6 +410,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             brain_factory=lambda: make_brain(args.brain),
             budget_experiments=args.experiments,
             progress=print,
+            strict=args.strict,
         )
     except BatchError as e:
         print(f"orgloop batch: {e}", file=sys.stderr)
@@ -423,16 +459,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("orgloop: error: give a command (orgloop --help lists them)", file=sys.stderr)
         return EXIT_INPUT
+    name = "orgloop"
+    saved = sys.stdout, sys.stderr
+    wrap_std()  # a reader that goes away is dropped, never an error
     try:
         return func(args)
     except OrgError as e:
-        print("orgloop: the org does not load:", file=sys.stderr)
+        errors = sum(f.severity == "error" for f in e.findings)
+        print(f"{name}: {_plural(errors, 'error')} in the org:", file=sys.stderr)
         print_findings(e.findings, sys.stderr)
-    except (ScaffoldError, GitError, OSError, RunError, BrainChoiceError) as e:
-        print(f"orgloop: {e}", file=sys.stderr)
+    except RunLocked as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        print("  (orgloop watch follows a held run without disturbing it)", file=sys.stderr)
+    except OSError as e:
+        print(f"{name}: {oserror_text(e)}", file=sys.stderr)
+    except (ScaffoldError, GitError, RunError, BrainChoiceError, FindError) as e:
+        print(f"{name}: {e}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("orgloop: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout.flush()
+        sys.stdout, sys.stderr = cast(tuple[TextIO, TextIO], saved)
     return EXIT_INPUT
 
 

@@ -7,12 +7,16 @@ built-in org (the newest first), so `orgloop watch` and `orgloop history` right 
 find that run.
 
 Runs are ordered by their ids, which begin with the start time (`20261201-213901-c459`). Nothing
-here reads events beyond checking that the log exists; the commands open what they are given.
+here reads events beyond checking that the log exists and, to list runs with their state, the kind
+of its last line; the commands open what they are given.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from .core.lock import holder
 
 RUNS = Path(".orgloop") / "runs"
 EVENTS = "events.jsonl"
@@ -46,12 +50,29 @@ def _candidates(cwd: Path) -> list[Path]:
     return ([cwd] if is_org(cwd) else []) + made
 
 
+def run_state(run: Path) -> str:
+    """A run's state in a few words: held by an engine (pid, host), finished, or stopped."""
+    live = holder(run)
+    if live is not None:
+        return f"running: {live}"
+    try:
+        with open(run / EVENTS, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            tail = f.read().split(b"\n")
+        last = json.loads(next(line for line in reversed(tail[:-1]) if line.strip()))
+        kind = last.get("kind") if isinstance(last, dict) else None
+    except (OSError, ValueError, StopIteration):
+        return "unreadable log"
+    return "finished" if kind == "run_finished" else "stopped; resume it"
+
+
 def list_runs(org: Path, limit: int = 10) -> str:
-    """The org's newest runs, one per line, for a message that asks the user to pick one."""
+    """The org's newest runs, one per line with its state, for a message that asks the user to
+    pick one."""
     runs = runs_of(org)
     if not runs:
         return f"{org} has no runs yet (start one with: orgloop run {org})"
-    lines = [f"  {p}" for p in runs[-limit:][::-1]]
+    lines = [f"  {p}  ({run_state(p)})" for p in runs[-limit:][::-1]]
     more = f"\n  … and {len(runs) - limit} older" if len(runs) > limit else ""
     return f"runs of {org}, newest first:\n" + "\n".join(lines) + more
 
@@ -123,5 +144,6 @@ __all__ = [
     "is_org",
     "is_run",
     "list_runs",
+    "run_state",
     "runs_of",
 ]

@@ -6,7 +6,9 @@ it and of the window that measured it, and whether it was kept or reverted. Each
 (`org_edited`, by the meta role or by a human during a run) is one `Generation`.
 
 It only reads. Edits proposed and refused (`org_rejected`) are not generations and are not listed;
-a run whose log is unreadable is skipped rather than failing the whole history.
+a run whose log is unreadable is skipped rather than failing the whole history, and said so in
+`skipped` when the caller passes a list. Finding the org a bare `orgloop history` means is
+`find.find_org`'s.
 """
 
 from __future__ import annotations
@@ -51,15 +53,19 @@ class Generation:
         return self.after - self.before
 
 
-def history(org_path: Path) -> list[Generation]:
-    """Every generation of the org at `org_path`, run by run, in order."""
+def history(org_path: Path, *, skipped: list[str] | None = None) -> list[Generation]:
+    """Every generation of the org at `org_path`, run by run, in order; a run whose log cannot
+    be read is left out, with why appended to `skipped`."""
     runs = Path(org_path) / RUNS
     out: list[Generation] = []
     logs = sorted(runs.glob("*/events.jsonl")) if runs.is_dir() else []
     for log in logs:
         try:
             events = read_events(log)
-        except LogError:
+        except (LogError, OSError) as e:
+            if skipped is not None:
+                why = e if isinstance(e, LogError) else getattr(e, "strerror", e)
+                skipped.append(f"run {log.parent.name} left out: {why}")
             continue
         out += _run_generations(log.parent.name, [(e.kind, e.data) for e in events])
     return out

@@ -1,5 +1,10 @@
 """What `orgloop run` prints while the org works: a line per experiment and decision on a terminal
 (rich), or every event as a JSON line with `--json`. It only listens to events; it changes nothing.
+
+A line that says a budget is spent waits until the experiments it covers have reported (the
+experiment budget is spent when its last experiment is sent, not when it finishes), and text that
+does not fit its line is cut with an ellipsis, never inside a number. A resumed run's printer is
+told what the run already knows (`know`), so its lines name the metric and the experiments.
 """
 
 from __future__ import annotations
@@ -9,8 +14,11 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape as _escape
 
+from ._text import clip
 from .core.events import Event
+from .core.state import RunState
 
 
 def _num(value: Any) -> str:
@@ -24,6 +32,24 @@ class Progress:
         self.console = Console(file=self.file, highlight=False, soft_wrap=True)
         self.metric = "metric"
         self.descriptions: dict[str, str] = {}
+        self.owed: set[str] = set()
+        """Candidate experiment messages sent whose experiment has not reported yet."""
+        self.running: dict[str, str] = {}
+        """Experiments started and not finished: id -> the message that asked for it."""
+        self.held: list[tuple[str, str]] = []
+        """(budget, line) of budgets spent while experiments they cover are still to report."""
+
+    def know(self, state: RunState) -> None:
+        """What a resumed run already holds: the metric's name and the experiments so far."""
+        metric = state.config.get("metric")
+        if isinstance(metric, dict) and isinstance(metric.get("name"), str):
+            self.metric = metric["name"]
+        for e in state.experiments.values():  # one that never finished runs again, and says so
+            self.descriptions[e.id] = e.description
+        done = {e.message for e in state.experiments.values() if e.finished}
+        for m in state.messages.values():
+            if m.kind == "experiment" and not m.data.get("baseline") and m.id not in done:
+                self.owed.add(m.id)
 
     def __call__(self, ev: Event) -> None:
         if self.json_lines:
@@ -51,17 +77,26 @@ class Progress:
     def _run_resumed(self, d: Mapping[str, Any]) -> None:
         self.say(f"[bold]orgloop[/] resumed with {d['pending']} pending message(s)")
 
+    def _message_sent(self, d: Mapping[str, Any]) -> None:
+        data = d.get("data") or {}
+        if d.get("kind") == "experiment" and not data.get("baseline"):
+            self.owed.add(str(d["id"]))
+
     def _experiment_started(self, d: Mapping[str, Any]) -> None:
         self.descriptions[d["id"]] = d.get("description", "")
+        self.running[d["id"]] = str(d.get("message", ""))
 
     def _experiment_finished(self, d: Mapping[str, Any]) -> None:
         status = d["status"]
         colour = {"ok": "green", "timeout": "yellow"}.get(status, "red")
-        reason = f"  [dim]{d['reason'][:80]}[/]" if d.get("reason") else ""
+        reason = f"  [dim]{_escape(clip(d['reason'], 100))}[/]" if d.get("reason") else ""
+        description = _escape(clip(self.descriptions.get(d["id"], ""), 80))
         self.say(
             f"  {d['id']:>4} [{colour}]{status:<7}[/] {self.metric} {_num(d.get('metric'))}  "
-            f"{d.get('seconds', 0):5.1f}s  {self.descriptions.get(d['id'], '')}{reason}"
+            f"{d.get('seconds', 0):5.1f}s  {description}{reason}"
         )
+        self.owed.discard(self.running.pop(d["id"], ""))
+        self._release(force=False)
 
     def _decision(self, d: Mapping[str, Any]) -> None:
         keep = d["verdict"] == "keep"
@@ -72,24 +107,40 @@ class Progress:
     def _org_edited(self, d: Mapping[str, Any]) -> None:
         self.say(
             f"  [magenta]org edit[/] gen {d.get('generation')} {d.get('file', '')} by "
-            f"{d.get('author', 'meta')}: {str(d.get('rationale', ''))[:100]}"
+            f"{d.get('author', 'meta')}: {_escape(clip(str(d.get('rationale', '')), 120))}"
         )
 
     def _org_reverted(self, d: Mapping[str, Any]) -> None:
         self.say(
-            f"  [magenta]org edit reverted[/] gen {d.get('generation')}: {d.get('reason', '')}"
+            f"  [magenta]org edit reverted[/] gen {d.get('generation')}: "
+            f"{_escape(clip(str(d.get('reason', '')), 160))}"
         )
 
     def _org_rejected(self, d: Mapping[str, Any]) -> None:
-        self.say(f"  [magenta]org edit rejected[/]: {d.get('reason', '')}")
+        self.say(f"  [magenta]org edit rejected[/]: {_escape(clip(str(d.get('reason', '')), 160))}")
 
     def _budget_exhausted(self, d: Mapping[str, Any]) -> None:
-        self.say(f"  [yellow]budget spent:[/] {d['budget']}")
+        budget = str(d["budget"])
+        self.held.append((budget, f"  [yellow]budget spent:[/] {budget}"))
+        self._release(force=False)
+
+    def _release(self, *, force: bool) -> None:
+        """Print the held budget lines whose experiments have all reported (all, with force)."""
+        keep = []
+        for budget, line in self.held:
+            waiting = self.owed if budget == "experiments" else self.running
+            if waiting and not force:
+                keep.append((budget, line))
+            else:
+                self.say(line)
+        self.held = keep
 
     def _paused(self, d: Mapping[str, Any]) -> None:
-        self.say(f"  [yellow]paused:[/] {d.get('reason', '')}")
+        self._release(force=True)
+        self.say(f"  [yellow]paused:[/] {_escape(str(d.get('reason', '')))}")
 
     def _run_finished(self, d: Mapping[str, Any]) -> None:
+        self._release(force=True)
         closed = d.get("gap_closed")
         gap = f", {closed:.0%} of the gap to the bound closed" if closed is not None else ""
         self.say(

@@ -10,8 +10,10 @@ best-so-far step line, the bound dashed). `load_run(run_dir)` gives the same num
 
 It reads what is there. A torn last line, a run that was killed (no run_finished), events from
 another orgloop version (unknown kinds, missing fields, events the fold cannot apply) are noted in
-`RunSummary.missing` and the report says so; only a folder with no readable orgloop events is a
-`ReportError`. It never touches git, never runs the org, and never rewrites events.jsonl.
+`RunSummary.missing` and the report says so; a run that an engine still holds (`lock.holder`) is
+reported as in progress, as far as it has logged, without waiting for or disturbing the engine.
+Only a folder with no readable orgloop events is a `ReportError`. It never touches git, never runs
+the org, and never rewrites events.jsonl.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..org import Metric, load_org
+from ._text import clip
 from .core.events import KINDS, Event
+from .core.lock import holder
 from .core.state import FAILED, OK, ExperimentRecord, RunState
 
 REPORT = "report.md"
@@ -249,7 +253,14 @@ def _notes(s: RunSummary) -> None:
     if st.paused and not st.finished:
         s.missing.insert(0, "run did not finish: it is paused; `orgloop resume` continues it")
     elif not st.finished:
-        s.missing.insert(0, "run did not finish (no run_finished): it was killed or is running")
+        live = holder(s.run_dir)
+        s.missing.insert(
+            0,
+            f"run is in progress (its engine is {live}): this is what it has logged so far"
+            if live is not None
+            else "run did not finish (no run_finished) and no engine holds it: it was killed; "
+            "`orgloop resume` continues it",
+        )
     if s.baseline is None:
         s.missing.append("no baseline: no baseline run finished ok")
     elif st.noise is None:
@@ -354,7 +365,7 @@ def _org_md(s: RunSummary) -> list[str]:
         d = oe.data
         files = d.get("file") or ", ".join(map(str, d.get("files", []))) or "?"
         why = str(d.get("rationale") or d.get("reason") or "")
-        why = " ".join(why.split())[:120].replace("|", "\\|")
+        why = clip(why, 120).replace("|", "\\|")
         out.append(
             f"| {oe.kind} | {d.get('generation', '')} | {files} | {d.get('author', '')} | {why} "
             f"| {_f(oe.before)} | {_f(oe.after)} |"
@@ -368,9 +379,9 @@ def _failed_md(s: RunSummary) -> list[str]:
     if not bad and not s.errors:
         return [*out, "None.", ""]
     for e in bad:
-        reason = " ".join(str(e.info.get("reason", "")).split())[:200]
+        reason = clip(str(e.info.get("reason", "")), 200)
         out.append(f"- {e.id} ({e.description}): {e.status}" + (f": {reason}" if reason else ""))
-    out += [f"- {err[:300]}" for err in s.errors]
+    out += [f"- {clip(err, 300)}" for err in s.errors]
     return [*out, ""]
 
 
@@ -424,7 +435,7 @@ def draw_progress(s: RunSummary, path: Path) -> None:
             ys = [e.metric or 0.0 for e in sel]
             ax.scatter([x_of[e.id] for e in sel], ys, **{"zorder": 3, **style})
     for e in s.kept:
-        ax.annotate(e.description[:40], (x_of[e.id], e.metric or 0.0), fontsize=7,
+        ax.annotate(clip(e.description, 40), (x_of[e.id], e.metric or 0.0), fontsize=7,
                     xytext=(4, 6), textcoords="offset points", rotation=20)  # fmt: skip
     failed = [x_of[e.id] for e in exps if e.metric is None and e.finished]
     if failed:  # no metric to place them by: along the bottom edge

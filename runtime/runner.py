@@ -1,19 +1,35 @@
 """`orgloop run` and `orgloop resume` as library calls: pick the org and the brain, step the
 engine, print progress, and leave a closing summary that says where every file is.
 
-Exit codes: 0 the run finished; 1 it ended in error; 3 it paused (resume it later). Bad input
-(an org that does not load or lint, an unreadable run folder) raises for the CLI to report (2).
+Before anything is made, the brain flags and the org are checked: bad flags or an org with errors
+raise (the CLI reports them, exit 2) and the org's warnings are printed on stderr (with `strict`,
+they are errors too). Banners come after that, so they never stand above an unrelated error; a note
+says when orgloop makes the org folder a git repository or makes its first commit.
+
+Output survives its reader: when stdout is closed (a pipe into `head`, a closed terminal, a lost
+ssh session, SIGHUP), the run goes on recording to its folder and ends as it would have, with the
+same exit code; stderr says where the run is.
+
+Exit codes: 0 the run finished; 1 it ended in error; 3 it paused (resume it later); 130 it was
+interrupted. Bad input (an org that does not load or lint, an unreadable run folder, a run another
+engine holds) raises for the CLI to report (2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
-from .brains import Brain, default_brain_name, make_brain
+from ..org import Finding, builtin_org_dir
+from ._output import Output, ignore_hangup
+from ._preflight import preflight, repo_note
+from ._show import display_path
+from .brains import default_brain_name, make_brain
 from .core.events import Event, read_events
 from .engine import NO_BASELINE, Engine
 from .progress import Progress
@@ -31,19 +47,33 @@ def fresh_folder(base: Path) -> Path:
     return candidate
 
 
-def choose_brain(
-    name: str | None,
-    model: str | None,
-    record: Path | None,
-    cassette: Path | None,
-    progress: Progress,
-) -> Brain:
+def _streams(out: TextIO | None, err: TextIO | None) -> tuple[Output, Output]:
+    def wrap(stream: TextIO) -> Output:
+        return stream if isinstance(stream, Output) else Output(stream)
+
+    return wrap(out or sys.stdout), wrap(err or sys.stderr)
+
+
+def _say_findings(findings: list[Finding], err: Output, command: str) -> None:
+    if not findings:
+        return
+    for f in findings:
+        err.write(f"{display_path(f.path)}:{f.line}: {f.severity}: {f.message}")
+        err.write(f" (hint: {f.hint})\n" if f.hint else "\n")
+    n = len(findings)
+    err.write(
+        f"orgloop {command}: {n} warning{'' if n == 1 else 's'}; the run goes on "
+        "(orgloop check lists them, --strict makes them errors)\n"
+    )
+    err.flush()
+
+
+def _brain_banner(name: str | None, progress: Progress) -> None:
     if name is None and default_brain_name() == "offline":
         progress.say(
             "[dim]no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN set: the offline brain thinks "
             "for every role (deterministic policies from the roles' policy blocks)[/]"
         )
-    return make_brain(name, model=model, record=record, cassette=cassette)
 
 
 def run(
@@ -57,15 +87,31 @@ def run(
     json_lines: bool = False,
     tui: bool = False,
     dest: Path | None = None,
+    strict: bool = False,
     out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    progress = Progress(json_lines=json_lines, file=out)
-    chosen = choose_brain(brain, model, record, cassette, progress)  # bad flags: nothing made yet
-    if org is None:
-        org = init_org(fresh_folder((dest or Path.cwd()) / "orgloop-tinylm"))
-        progress.say(f"the built-in tinylm org, in a fresh folder: {org}")
-    engine = Engine.start(org, brain=chosen, seed=seed)
-    return _drive(engine, progress, tui)
+    stdout, stderr = _streams(out, err)
+    progress = Progress(json_lines=json_lines, file=cast(TextIO, stdout))
+    with _hangup(stdout, stderr, tui):
+        chosen = make_brain(brain, model=model, record=record, cassette=cassette)  # nothing made
+        root = None if org is None else Path(org)
+        if root is not None and root.is_file() and root.name in ("ORG.md", "program.md"):
+            root = root.parent
+        warnings = preflight(builtin_org_dir() if root is None else root, strict=strict)
+        _say_findings(warnings, stderr, "run")
+        note = "" if root is None else repo_note(root)
+        _brain_banner(brain, progress)
+        if root is None:
+            root = init_org(fresh_folder((dest or Path.cwd()) / "orgloop-tinylm"))
+            progress.say(
+                f"the built-in tinylm org, in a fresh folder (a new git repository): {root}"
+            )
+        engine = Engine.start(root, brain=chosen, seed=seed)
+        if note:
+            stderr.write(f"note: {note}\n")
+            stderr.flush()
+        return _drive(engine, progress, tui, stdout, stderr)
 
 
 def resume(
@@ -78,14 +124,42 @@ def resume(
     json_lines: bool = False,
     tui: bool = False,
     out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    progress = Progress(json_lines=json_lines, file=out)
-    chosen = choose_brain(brain, model, record, cassette, progress)
-    engine = Engine.resume(run_dir, brain=chosen)
-    return _drive(engine, progress, tui)
+    stdout, stderr = _streams(out, err)
+    progress = Progress(json_lines=json_lines, file=cast(TextIO, stdout))
+    with _hangup(stdout, stderr, tui):
+        chosen = make_brain(brain, model=model, record=record, cassette=cassette)
+        engine = Engine.resume(run_dir, brain=chosen)
+        _brain_banner(brain, progress)
+        return _drive(engine, progress, tui, stdout, stderr)
 
 
-def _drive(engine: Engine, progress: Progress, tui: bool) -> int:
+@contextlib.contextmanager
+def _hangup(stdout: Output, stderr: Output, tui: bool) -> Iterator[None]:
+    """Headless, a hangup (the terminal went away) loses the output, not the run."""
+    if tui:  # the TUI owns the terminal, and what a hangup means to it
+        yield
+        return
+    restore = ignore_hangup(stdout, stderr)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def _drive(engine: Engine, progress: Progress, tui: bool, stdout: Output, stderr: Output) -> int:
+    rel = _shown(engine.run_dir)
+
+    def lost() -> None:
+        stderr.write(
+            f"orgloop: stdout was closed; the run goes on, recording to {rel} "
+            f"(follow it with: orgloop watch {rel})\n"
+        )
+        stderr.flush()
+
+    stdout.on_lost = lost
+    progress.know(engine.state)
     engine.listeners.append(progress)
     for ev in _replayable(engine):
         progress(ev)
@@ -95,9 +169,14 @@ def _drive(engine: Engine, progress: Progress, tui: bool) -> int:
         else:
             asyncio.run(engine.run())
     except KeyboardInterrupt:
-        progress.say(f"interrupted; continue with: orgloop resume {engine.run_dir}")
+        progress.say(f"interrupted; continue with: orgloop resume {rel}")
         return EXIT_INTERRUPTED
     return _closing(engine, progress)
+
+
+def _shown(path: Path) -> str:
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def _replayable(engine: Engine) -> list[Event]:
@@ -129,7 +208,7 @@ def _closing(engine: Engine, progress: Progress) -> int:
             report_line = "  report:   " + ", ".join(str(p) for p in result.paths)
         except Exception as e:  # the run's facts are safe in events.jsonl either way
             report_line = f"  report:   not written ({type(e).__name__}: {e})"
-    rel = os.path.relpath(run_dir) if not os.path.relpath(run_dir).startswith("..") else run_dir
+    rel = _shown(run_dir)
     lines = [
         f"  run:      {rel}",
         f"  events:   {rel}/events.jsonl   (controls: {rel}/control.jsonl)",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orgloop.org import Metric, builtin_org_dir
+from orgloop.org import Metric, OrgError, builtin_org_dir
 from orgloop.runtime.batch import BatchError, SharedSlots, run_batch, set_experiment_budget
 from orgloop.runtime.brains.base import TurnContext
 from orgloop.runtime.brains.offline import OfflineBrain
@@ -43,23 +43,31 @@ def test_two_seeds_of_a_real_org_give_a_table_with_both(
     assert "tinylm seed 1: done" in capsys.readouterr().out
 
 
-def test_a_broken_org_is_reported_failed_and_the_other_finishes(tmp_path: Path) -> None:
+def test_orgs_that_cannot_run_stop_the_batch_before_anything_is_made(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "ORG.md").write_text("---\nname: [unclosed\n---\n")
-    result = run_batch(
-        [builtin_org_dir(), broken, tmp_path / "absent"], [3], out=tmp_path / "out",
-        brain_factory=OfflineBrain, budget_experiments=2, executor=InstantExecutor(toy_score),
-    )  # fmt: skip
-    status = {r.label: r for r in result.runs}
-    assert status["tinylm"].ok and len(status["tinylm"].summary.state.candidates()) == 2
-    assert not status["broken"].ok and "ORG.md:" in status["broken"].error
-    assert not status["absent"].ok and "no such org folder" in status["absent"].error
-    table = result.format_table()
-    assert "| broken | 3 | failed |" in table and "| tinylm | 3 | ok |" in table
-    text = (tmp_path / "out" / "batch.csv").read_text()
-    rows = {row["org"]: row for row in csv.DictReader(text.splitlines())}
-    assert rows["broken"]["failed"] == "1" and rows["tinylm"]["failed"] == "0"
+    with pytest.raises(OrgError) as e:
+        run_batch(
+            [builtin_org_dir(), broken, tmp_path / "absent"], [3], out=tmp_path / "out",
+            brain_factory=OfflineBrain, budget_experiments=2, executor=InstantExecutor(toy_score),
+        )  # fmt: skip
+    where = {f.path for f in e.value.findings}
+    assert where == {str(broken / "ORG.md"), str(tmp_path / "absent")}  # the user's files
+    assert e.value.unreadable and not (tmp_path / "out").exists()
+
+
+def test_experiments_on_an_autoresearch_folder_is_refused_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "ar"
+    folder.mkdir()
+    (folder / "program.md").write_text("# Improve val_bpb\n")
+    (folder / "train.py").write_text("print('---')\nprint('val_bpb: 1.0')\n")
+    with pytest.raises(BatchError, match="has none"):
+        run_batch([folder], [0], out=tmp_path / "out", brain_factory=OfflineBrain,
+                  budget_experiments=1)  # fmt: skip
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_run_whose_brain_fails_is_failed_and_the_other_finishes(tmp_path: Path) -> None:
