@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from orgloop.runtime.events import Event, read_events
-from orgloop.runtime.lock import holder
+from orgloop.runtime.core.events import Event, read_events
+from orgloop.runtime.core.lock import holder
 
 ENV = {**os.environ, "TINYLM_BUDGET": "0.01", "OMP_NUM_THREADS": "1"}
 ENV.pop("ANTHROPIC_API_KEY", None)
@@ -21,7 +21,7 @@ ENV.pop("ANTHROPIC_AUTH_TOKEN", None)
 HOLD = """
 import sys, time
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.offline import OfflineBrain
+from orgloop.runtime.brains.offline import OfflineBrain
 engine = Engine.start(sys.argv[1], brain=OfflineBrain(), run_id="held")
 print("held", flush=True)
 time.sleep(120)

@@ -4,10 +4,3 @@ Two engines on one run, kill -9 of the holder, a reader that goes away, damaged 
 read-only files and a full disk — each through the real console script or the real engine, each
 with a clear message. The orgs come from tests/runtime/_orgs.py (the built-in org, made small).
 """
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))

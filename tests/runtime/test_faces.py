@@ -13,15 +13,15 @@ import pytest
 
 from orgloop.org import builtin_org_dir, default_roles_dir
 from orgloop.runtime import runner
-from orgloop.runtime._git import Git
 from orgloop.runtime.batch import set_experiment_budget
-from orgloop.runtime.brain import TurnContext
+from orgloop.runtime.brains.base import TurnContext
+from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.cli import main
+from orgloop.runtime.core.events import read_events
+from orgloop.runtime.core.git import Git
+from orgloop.runtime.core.state import fold
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.events import read_events
-from orgloop.runtime.offline import OfflineBrain
 from orgloop.runtime.progress import Progress
-from orgloop.runtime.state import fold
 from orgloop.runtime.testing import InstantExecutor
 
 from _orgs import set_frontmatter, small_org, toy_score
