@@ -34,7 +34,8 @@ from ..core.run import Move
 from ..core.state import Message, RunState, fold
 from ..core.tools import Toolbox
 from ..core.workspace import Workspace
-from ..executors.local import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
+from ..executors.base import Executor, ExperimentResult, ExperimentSpec
+from ..executors.local import LocalExecutor
 from ..meta.desk import MetaDesk
 from ._setup import prepare_repo, snapshot_org
 

@@ -1,10 +1,13 @@
-"""The Executor seam: where an experiment runs. `local.py` holds the contract (`Executor`,
-`ExperimentSpec`, `ExperimentResult`) and the `LocalExecutor`; `sandbox.py` isolates one process;
-`_child.py` is the sandbox's first process, run by path with the standard library only."""
+"""The Executor seam: where an experiment runs. `base.py` holds the contract (`Executor`,
+`ExperimentSpec`, `ExperimentResult`), `_judge.py` how a result is judged on any executor,
+`local.py` the `LocalExecutor`; `sandbox.py` isolates one process, and `_child.py` is the sandbox's
+first process, run by path with the standard library only."""
 
 from __future__ import annotations
 
-from .local import Executor, ExperimentResult, ExperimentSpec, LocalExecutor, parse_metric
+from ._judge import parse_metric
+from .base import Executor, ExperimentResult, ExperimentSpec
+from .local import LocalExecutor
 from .sandbox import Device, Sandbox
 
 __all__ = [

@@ -35,12 +35,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from ._child import TAG, freeze_and_kill, tagged
-
-if TYPE_CHECKING:
-    from .local import ExperimentSpec
 
 ENV_ALLOW = (
     "PATH",
@@ -218,6 +215,26 @@ def resolve_command(command: str) -> str:
 
 
 @dataclass(frozen=True)
+class ProcessSpec:
+    """One command for the sandbox: what runs, where, for how long, and what it may have."""
+
+    command: str
+    cwd: Path
+    log: Path
+    """Where its stdout and stderr go; `log.report` holds what the first process measured."""
+    timeout: float
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    """The sandbox role's `limits` (memory, file_size, processes)."""
+    env: tuple[str, ...] = ()
+    """Environment variables passed through (never ones holding KEY/TOKEN/SECRET)."""
+    network: bool = False
+    seed: int = 0
+    """ORGLOOP_SEED for the process."""
+    evaluate: bool = False
+    """The protected evaluation, not the experiment's own command (for messages only)."""
+
+
+@dataclass(frozen=True)
 class Outcome:
     status: str
     """ok, crash or timeout."""
@@ -275,7 +292,7 @@ class Sandbox:
         self.kill_grace = kill_grace
         self.gpu_poll = gpu_poll
 
-    def limits(self, spec: ExperimentSpec, device: Device) -> dict[str, int]:
+    def limits(self, spec: ProcessSpec, device: Device) -> dict[str, int]:
         out = {}
         memory = parse_size(spec.limits.get("memory"))
         if memory and not device.gpus:
@@ -284,17 +301,9 @@ class Sandbox:
             out["RLIMIT_FSIZE"] = fsize
         return out
 
-    async def run(
-        self,
-        command: str,
-        cwd: Path,
-        spec: ExperimentSpec,
-        device: Device,
-        log_path: Path,
-        timeout: float,
-        *,
-        evaluate: bool = False,
-    ) -> Outcome:
+    async def run(self, spec: ProcessSpec, device: Device) -> Outcome:
+        command, cwd, log_path, timeout = spec.command, spec.cwd, spec.log, spec.timeout
+        evaluate = spec.evaluate
         report = log_path.with_suffix(".report")
         processes = spec.limits.get("processes")
         setup = {"limits": self.limits(spec, device), "processes": processes}

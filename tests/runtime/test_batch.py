@@ -12,7 +12,7 @@ from orgloop.org import Metric, OrgError, builtin_org_dir
 from orgloop.runtime.batch import BatchError, SharedSlots, run_batch, set_experiment_budget
 from orgloop.runtime.brains.base import TurnContext
 from orgloop.runtime.brains.offline import OfflineBrain
-from orgloop.runtime.executors.local import ExperimentResult, ExperimentSpec
+from orgloop.runtime.executors import ExperimentResult, ExperimentSpec
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
 from _orgs import small_org, toy_score

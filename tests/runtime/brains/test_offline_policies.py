@@ -13,7 +13,7 @@ from orgloop.runtime.brains.offline import OfflineBrain, _sample
 from orgloop.runtime.core import rules
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
-from orgloop.runtime.executors.local import ExperimentResult, ExperimentSpec
+from orgloop.runtime.executors import ExperimentResult, ExperimentSpec
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
 from _orgs import knob, small_org, toy_score
@@ -114,7 +114,7 @@ def test_sampling_stays_in_range_and_moves() -> None:
 
 
 def test_gpu_seconds_budget_stops_the_run(tmp_path: Path) -> None:
-    from orgloop.runtime.executors.local import ExperimentResult
+    from orgloop.runtime.executors import ExperimentResult
 
     class Slow(InstantExecutor):
         async def run(self, spec, slot):  # type: ignore[no-untyped-def]

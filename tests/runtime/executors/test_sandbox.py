@@ -21,7 +21,7 @@ import pytest
 
 from orgloop.org import Metric, builtin_org_dir, load_org
 from orgloop.runtime.core.git import Git
-from orgloop.runtime.executors.local import ExperimentResult, ExperimentSpec, LocalExecutor
+from orgloop.runtime.executors import ExperimentResult, ExperimentSpec, LocalExecutor
 from orgloop.runtime.executors.sandbox import Sandbox, network_namespace
 
 PREPARE = "import json\nprint('---')\nprint('val_bpb: 1.5')\n"

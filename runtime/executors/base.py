@@ -1,0 +1,89 @@
+"""The Executor seam: where an experiment runs. An executor takes an `ExperimentSpec` (the base
+commit, the engineer's files, the command) and returns an `ExperimentResult` (status, metric,
+commit, diff, log, hardware, memory, seconds, and the isolation the experiment actually got).
+`slots` says how many experiments it runs at once; the engine never starts more.
+
+Every executor is held to one conformance suite (tests/runtime/executors/test_conformance.py):
+the same statuses and metrics for the same experiments, the diff applied, slots honoured. An
+executor never raises for what an experiment does, and never decides keep or discard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ...org import Metric
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    id: str
+    repo: Path
+    base: str
+    files: Mapping[str, str]
+    command: str
+    metric: Metric
+    timeout: float
+    workdir: Path
+    """The experiment's folder in the run folder: log.txt and diff.patch are kept there."""
+    evaluate: str | None = None
+    protected: tuple[str, ...] = ()
+    message: str = "experiment"
+    commit_date: str | None = None
+    ref: str = ""
+    """A ref that keeps the experiment's commit reachable, kept or not."""
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    env: tuple[str, ...] = ()
+    network: bool = False
+    seed: int = 0
+    """ORGLOOP_SEED for the experiment: baseline run i gets i, so their spread is the noise."""
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    status: str
+    """ok, crash, timeout, suspect (beyond the task's bound) or void (a protected file changed, or
+    code was planted for the evaluation)."""
+    metric: float | None
+    commit: str = ""
+    seconds: float = 0.0
+    memory_gb: float = 0.0
+    reason: str = ""
+    log_tail: str = ""
+    diff: str = ""
+    hardware: str = ""
+    gpus: tuple[str, ...] = ()
+    isolation: Mapping[str, Any] = field(default_factory=dict)
+    """What the experiment actually got: see `sandbox.py` and docs/sandbox.md."""
+    rss_gb: float = 0.0
+    """Peak resident memory of the largest process of the run."""
+    gpu_gb: float = 0.0
+    """Peak memory in use on the slot's GPU (0 on CPU slots or without nvidia-smi)."""
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "metric": self.metric,
+            "commit": self.commit,
+            "seconds": round(self.seconds, 3),
+            "memory_gb": self.memory_gb,
+            "rss_gb": self.rss_gb,
+            "gpu_gb": self.gpu_gb,
+            "reason": self.reason,
+            "log_tail": self.log_tail[-2000:],
+            "hardware": self.hardware,
+            "gpus": list(self.gpus),
+            "isolation": dict(self.isolation),
+        }
+
+
+class Executor(Protocol):
+    slots: int
+
+    async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult: ...
+
+
+__all__ = ["Executor", "ExperimentResult", "ExperimentSpec"]
