@@ -1,6 +1,7 @@
 """The rules the toolbox enforces for the engine, as pure functions of the org and the run state:
 what may be sent (experiment budget, visits per edge) and what may be kept (finished, ok, and
-better than the incumbent by more than the measured noise), and which files a role may edit."""
+better than the incumbent by more than the measured noise), which budgets are spent, and which
+files a role may edit."""
 
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ def keep_margin(org: Org, state: RunState) -> float:
     sigmas = float(data.get("sigmas", 2.0))
     floor = float(data.get("min_delta", 0.0))
     return max(floor, sigmas * (state.noise or 0.0))
+
+
+def spent(org: Org, state: RunState, now: float) -> list[str]:
+    """The budgets that stop the run (wall, tokens, usd, gpu_seconds) spent by `now`, including
+    those a brain declared spent before a call it could not afford. The experiment budget does
+    not stop the run: it stops experiments being sent (`refuse_send`), and the org drains."""
+    b = org.program.budget
+    over = {
+        "wall": b.wall is not None and state.wall_seconds(now) >= b.wall,
+        "tokens": b.tokens is not None and state.tokens >= b.tokens,
+        "usd": b.usd is not None and state.usd >= b.usd,
+        "gpu_seconds": b.gpu_seconds is not None and state.gpu_seconds >= b.gpu_seconds,
+    }
+    return [name for name, hit in over.items() if hit or name in state.exhausted]
 
 
 def protected(org: Org) -> tuple[str, ...]:

@@ -1,19 +1,112 @@
-"""Where a run starts: the commit it starts from, and the org as it is at a commit.
+"""Where a run starts: the run folder opened and held, the commit it starts from, and the org as it
+is at a commit.
 
-`prepare_repo` makes the org folder a git repository if it is not one, keeps `.orgloop/` out of git,
-and snapshots a dirty working tree without touching the user's branch, index or files.
-`snapshot_org` loads the org from a commit (so meta edits on the run branch are what runs).
+`open_new` lints the org (an org that fails lint never runs), makes the run folder and branch and
+takes the run lock; `reopen` takes the lock of an existing run folder and folds its log. Either
+lets go of the lock if anything after taking it fails. `prepare_repo` makes the org folder a git
+repository if it is not one, keeps `.orgloop/` out of git, and snapshots a dirty working tree
+without touching the user's branch, index or files. `snapshot_org` loads the org from a commit (so
+meta edits on the run branch are what runs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import shutil
-from dataclasses import replace
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...org import Org, load_org
+from ...org import Org, OrgError, lint, load_org
+from ..core.errors import RunError
+from ..core.events import EventLog, LogError, read_events
 from ..core.git import Git
+from ..core.lock import RunLock
+from ..core.state import RunState, fold
 from ..core.workspace import Workspace
+
+RUNS = Path(".orgloop") / "runs"
+
+
+@dataclass
+class Opened:
+    """A run folder opened for one engine: held by its lock, its log and state ready."""
+
+    org: Org
+    run_dir: Path
+    state: RunState
+    log: EventLog
+    workspace: Workspace
+    lock: RunLock
+    base: str = ""
+    """The commit a new run starts from ("" for a resumed run: the state knows its incumbent)."""
+
+
+@contextlib.contextmanager
+def _held(lock: RunLock) -> Iterator[None]:
+    lock.acquire()
+    try:
+        yield
+    except BaseException:
+        lock.release()
+        raise
+
+
+@contextlib.contextmanager
+def releasing(opened: Opened) -> Iterator[None]:
+    """Let go of the run if what follows fails: a run that did not open is free to open again."""
+    try:
+        yield
+    except BaseException:
+        opened.lock.release()
+        raise
+
+
+def open_new(org_path: Path, *, run_id: str | None, durable: bool) -> Opened:
+    root = Path(org_path).resolve()
+    errors = [f for f in lint(load_org(root)) if f.severity == "error"]
+    if errors:  # a graph that fails lint never runs; fail before touching anything
+        raise OrgError(errors)
+    repo = Git(root)
+    base = prepare_repo(repo)
+    run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    run_dir = root / RUNS / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    lock = RunLock(run_dir)
+    with _held(lock):
+        workspace = Workspace(repo, int(repo.run("log", "-1", "--format=%ct", base).strip() or 0))
+        org = snapshot_org(workspace, base, run_dir)
+        repo.branch(f"orgloop/{run_id}", base)
+        log = EventLog(run_dir / "events.jsonl", durable=durable)
+    return Opened(org, run_dir, RunState(), log, workspace, lock, base)
+
+
+def reopen(run_dir: Path) -> Opened:
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "events.jsonl").is_file():
+        raise RunError(f"{run_dir}/events.jsonl: no such event log; give a run folder")
+    lock = RunLock(run_dir)
+    with _held(lock):  # before reading: a second engine must not replay what the first appends
+        try:
+            events = read_events(run_dir / "events.jsonl")
+        except LogError as e:
+            raise RunError(str(e)) from None
+        if not events or events[0].kind != "run_started":
+            raise RunError(f"{run_dir}/events.jsonl does not start with run_started")
+        try:
+            state = fold(events)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunError(f"{run_dir}/events.jsonl is inconsistent ({e!r})") from None
+        if state.finished:
+            raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
+        repo = Git(Path(state.config["org"]))
+        workspace = Workspace(repo, int(state.config.get("clock", 0)))
+        org = snapshot_org(workspace, state.incumbent, run_dir)
+        repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
+        log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
+    return Opened(org, run_dir, state, log, workspace, lock)
 
 
 def prepare_repo(repo: Git) -> str:

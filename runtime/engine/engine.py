@@ -14,37 +14,30 @@ the run folder). A run ends when nothing is left to deliver, a budget is spent, 
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...org import HUMAN, KICKOFF, Org, OrgError, Role, lint, load_org, render_prompt
+from ...org import HUMAN, KICKOFF, Role, render_prompt
 from ..brains.base import Brain, BrainPaused, TurnContext
 from ..core import rules
 from ..core.errors import RunError
-from ..core.events import Event, EventLog, LogError, read_events
-from ..core.git import Git
+from ..core.events import Event
 from ..core.ledger import results_tsv, run_summary, summarize
-from ..core.lock import RunLock
 from ..core.run import Move
-from ..core.state import Message, RunState, fold
+from ..core.state import Message, RunState
 from ..core.tools import Toolbox
-from ..core.workspace import Workspace
-from ..executors.base import Executor, ExperimentResult, ExperimentSpec
+from ..executors.base import Executor, ExperimentResult
 from ..executors.local import LocalExecutor
 from ..meta.desk import MetaDesk
-from ._setup import prepare_repo, snapshot_org
+from ._control import ControlReader
+from ._experiments import experiment_id, experiment_spec, result_message
+from ._setup import RUNS, Opened, open_new, releasing, reopen, snapshot_org
 
-RUNS = Path(".orgloop") / "runs"
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
 MEMORY = Path(".orgloop") / "memory"
-RESULT_DIFF_CHARS, RESULT_LOG_CHARS = 4_000, 1_500
-"""How much of an experiment's diff and of its log's end a result message carries: the critic
-checks the change and quotes the error from them."""
 NO_BASELINE = "every baseline run failed"
 """How a run_finished reason begins when the run stopped because no baseline run measured."""
 
@@ -65,36 +58,30 @@ class Engine:
 
     def __init__(
         self,
-        org: Org,
-        run_dir: Path,
-        state: RunState,
-        log: EventLog,
+        opened: Opened,
         *,
         brain: Brain,
-        executor: Executor,
-        workspace: Workspace,
+        executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
-        lock: RunLock | None = None,
     ) -> None:
-        self.lock = lock or RunLock(run_dir)
-        self.lock.acquire()  # one engine per run, from here until run() ends or close()
-        self.org = org
-        self.workspace = workspace
-        self.repo = workspace.repo
-        self.run_dir = run_dir
-        self.state = state
-        self.log = log
+        self.lock = opened.lock  # held: one engine per run, until run() ends or close()
+        self.org = opened.org
+        self.workspace = opened.workspace
+        self.repo = opened.workspace.repo
+        self.run_dir = opened.run_dir
+        self.state = opened.state
+        self.log = opened.log
         self.brain = brain
-        self.executor = executor
+        self.executor = executor or LocalExecutor(self.org.program.experiment.parallel)
         self.clock = clock
         self.listeners: list[Callable[[Event], None]] = []
         self._tasks: dict[asyncio.Task[Any], _Turn] = {}
-        self._free_slots = list(range(executor.slots))
+        self._free_slots = list(range(self.executor.slots))
         self._stopping = ""
         self._last_commit = 0.0
         self._step_budget = 0
         self._halt = False
-        self._control_size = -1
+        self._control = ControlReader(self.run_dir / "control.jsonl")
         self._ledger: dict[str, Any] | None = None
         self._memory: dict[str, str] = {}
         self.meta = MetaDesk(self)
@@ -113,50 +100,23 @@ class Engine:
         extra: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Engine:
-        root = Path(org_path).resolve()
-        errors = [f for f in lint(load_org(root)) if f.severity == "error"]
-        if errors:  # a graph that fails lint never runs; fail before touching anything
-            raise OrgError(errors)
-        repo = Git(root)
-        base = prepare_repo(repo)
-        run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-        run_dir = root / RUNS / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        lock = RunLock(run_dir)
-        lock.acquire()
-        try:
-            base_time = int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
-            workspace = Workspace(repo, base_time)
-            org = snapshot_org(workspace, base, run_dir)
-            branch = f"orgloop/{run_id}"
-            repo.branch(branch, base)
-            log = EventLog(run_dir / "events.jsonl", durable=durable)
-            state = RunState()
-            executor = executor or LocalExecutor(org.program.experiment.parallel)
-            engine = cls(
-                org,
-                run_dir,
-                state,
-                log,
-                brain=brain,
-                executor=executor,
-                workspace=workspace,
-                clock=clock,
-                lock=lock,
-            )
-            p = org.program
+        """A new run of the org at `org_path`: its run_started, baselines and kickoff logged."""
+        opened = open_new(Path(org_path), run_id=run_id, durable=durable)
+        with releasing(opened):
+            engine = cls(opened, brain=brain, executor=executor, clock=clock)
+            p = engine.org.program
             engine.emit(
                 "run_started",
                 {
-                    "run_id": run_id,
-                    "org": str(root),
+                    "run_id": opened.run_dir.name,
+                    "org": str(engine.org.root),
                     "org_name": p.name,
-                    "branch": branch,
-                    "base": base,
+                    "branch": f"orgloop/{opened.run_dir.name}",
+                    "base": opened.base,
                     "seed": p.seed if seed is None else seed,
                     "brain": brain.name,
-                    "slots": executor.slots,
-                    "clock": base_time,
+                    "slots": engine.executor.slots,
+                    "clock": engine.workspace.clock,
                     "format": 1,
                     "metric": {
                         "name": p.metric.name,
@@ -170,19 +130,11 @@ class Engine:
                     **(extra or {}),
                 },
             )
-            sandbox = org.sandbox_roles()[0].name
+            sandbox = engine.org.sandbox_roles()[0].name
             for i in range(p.experiment.baseline_runs):
-                engine.send(
-                    HUMAN,
-                    sandbox,
-                    "experiment",
-                    f"baseline run {i + 1}",
-                    {"baseline": True, "files": {}},
-                )
+                baseline = {"baseline": True, "files": {}}
+                engine.send(HUMAN, sandbox, "experiment", f"baseline run {i + 1}", baseline)
             engine.send(HUMAN, p.entry, KICKOFF, p.body, {})
-        except BaseException:
-            lock.release()
-            raise
         engine.log.commit()
         return engine
 
@@ -195,46 +147,12 @@ class Engine:
         executor: Executor | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Engine:
-        run_dir = Path(run_dir).resolve()
-        if not (run_dir / "events.jsonl").is_file():
-            raise RunError(f"{run_dir}/events.jsonl: no such event log; give a run folder")
-        lock = RunLock(run_dir)
-        lock.acquire()  # before reading: a second engine must not replay what the first appends
-        try:
-            try:
-                events = read_events(run_dir / "events.jsonl")
-            except LogError as e:
-                raise RunError(str(e)) from None
-            if not events or events[0].kind != "run_started":
-                raise RunError(f"{run_dir}/events.jsonl does not start with run_started")
-            try:
-                state = fold(events)
-            except (KeyError, TypeError, ValueError) as e:
-                raise RunError(f"{run_dir}/events.jsonl is inconsistent ({e!r})") from None
-            if state.finished:
-                raise RunError(f"run {state.run_id} already finished ({state.finish_reason})")
-            repo = Git(Path(state.config["org"]))
-            workspace = Workspace(repo, int(state.config.get("clock", 0)))
-            org = snapshot_org(workspace, state.incumbent, run_dir)
-            repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
-            log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
-            executor = executor or LocalExecutor(org.program.experiment.parallel)
-            engine = cls(
-                org,
-                run_dir,
-                state,
-                log,
-                brain=brain,
-                executor=executor,
-                workspace=workspace,
-                clock=clock,
-                lock=lock,
-            )
-        except BaseException:
-            lock.release()
-            raise
-        engine.emit("run_resumed", {"brain": brain.name, "pending": len(state.pending)})
-        if state.paused:
+        """The run in `run_dir`, replayed from its log, ready to go on."""
+        opened = reopen(Path(run_dir))
+        with releasing(opened):
+            engine = cls(opened, brain=brain, executor=executor, clock=clock)
+        engine.emit("run_resumed", {"brain": brain.name, "pending": len(engine.state.pending)})
+        if engine.state.paused:
             engine.emit("resumed", {})
         engine.log.commit()
         return engine
@@ -493,15 +411,9 @@ class Engine:
         return Move(commit, old) if commit else None
 
     # ---- experiments
-    def _experiment_id(self, msg: Message) -> str:
-        for e in self.state.experiments.values():
-            if e.message == msg.id:
-                return e.id  # a rerun after a crash keeps its id
-        return f"e{len(self.state.experiments) + 1}"
-
     async def _experiment(self, turn: _Turn) -> ExperimentResult:
-        msg, p = turn.message, self.org.program
-        exp_id = self._experiment_id(msg)
+        msg = turn.message
+        exp_id = experiment_id(self.state, msg)
         files: dict[str, str] = msg.data.get("files", {})
         base = self.state.incumbent
         proposed = msg.data.get("base", base)
@@ -510,7 +422,6 @@ class Engine:
         read = self.workspace.read
         if proposed != base and any(read(base, f) != read(proposed, f) for f in files):
             base = proposed
-        number = int(exp_id[1:])
         self.emit(
             "experiment_started",
             {
@@ -525,58 +436,20 @@ class Engine:
             },
         )
         self.commit()
-        spec = ExperimentSpec(
-            id=exp_id,
-            repo=self.org.root,
-            base=base,
-            files=files,
-            command=p.experiment.command,
-            metric=p.metric,
-            timeout=p.experiment.timeout,
-            workdir=self.run_dir / "experiments" / exp_id,
-            evaluate=p.experiment.evaluate,
-            protected=p.experiment.protected,
-            message=f"{exp_id}: {msg.body}"[:200],
-            commit_date=self.workspace.date(number),
-            ref=f"refs/orgloop/{self.state.run_id}/{exp_id}",
-            limits=turn.role.limits,
-            env=p.experiment.env,
-            network=p.experiment.network,
-            seed=self._seed_for(msg),
+        spec = experiment_spec(
+            self.org, self.state, self.workspace, self.run_dir, turn.role, msg, exp_id, base
         )
         return await self.executor.run(spec, turn.slot or 0)
 
-    def _seed_for(self, msg: Message) -> int:
-        """Baseline run i runs with ORGLOOP_SEED=i, every candidate with 0: the spread of the
-        baselines is then the seed noise a candidate must beat."""
-        if not msg.data.get("baseline"):
-            return 0
-        runs = [m for m in self.state.messages.values() if m.data.get("baseline")]
-        return next((i for i, m in enumerate(runs) if m.id == msg.id), 0)
-
     def _commit_experiment(self, turn: _Turn, result: ExperimentResult) -> None:
-        exp_id = self._experiment_id(turn.message)
+        exp_id = experiment_id(self.state, turn.message)
         exp = self.state.experiments[exp_id]
         self.emit("experiment_finished", {"id": exp_id, **result.to_event()})
         produced = []
         if exp.baseline:
             self._stop_without_baseline()
         else:
-            data = {
-                "experiment": exp_id,
-                "status": result.status,
-                "metric": result.metric,
-                "reason": result.reason,
-                "incumbent_metric": self.state.incumbent_metric,
-                "noise": self.state.noise,
-                "seconds": round(result.seconds, 2),
-            }
-            body = (
-                f"{exp_id} ({exp.description}): {result.status}, "
-                f"{self.org.program.metric.name} = {result.metric}"
-                + (f" — {result.reason}" if result.reason else "")
-                + _evidence(result)
-            )
+            body, data = result_message(self.org, self.state, exp, result)
             for send in turn.role.sends:
                 for to in send.to:
                     produced.append(self.send(turn.role.name, to, send.kind, body, data, turn.id))
@@ -610,44 +483,22 @@ class Engine:
 
     # ---- budgets and control
     def _check_budgets(self) -> None:
-        b, s = self.org.program.budget, self.state
-        spent = {
-            "wall": b.wall is not None and s.wall_seconds(self.clock()) >= b.wall,
-            "tokens": b.tokens is not None and s.tokens >= b.tokens,
-            "usd": b.usd is not None and s.usd >= b.usd,
-            "gpu_seconds": b.gpu_seconds is not None and s.gpu_seconds >= b.gpu_seconds,
-        }
-        for name, over in spent.items():
-            over = over or name in s.exhausted  # a brain may declare it spent before a call
-            if over and not self._stopping:
+        s = self.state
+        for name in rules.spent(self.org, s, self.clock()):
+            if not self._stopping:
                 if name not in s.exhausted:
                     self.emit("budget_exhausted", {"budget": name})
                 self._stopping = f"{name} budget spent"
-        if s.experiments_sent >= b.experiments and "experiments" not in s.exhausted:
+        spent = s.experiments_sent >= self.org.program.budget.experiments
+        if spent and "experiments" not in s.exhausted:
             self.emit("budget_exhausted", {"budget": "experiments"})
 
     def poll_control(self) -> None:
-        path = self.run_dir / "control.jsonl"
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            return
-        if size == self._control_size:  # the loop polls every turn: read only what changed
-            return
-        self._control_size = size
-        text = path.read_text(encoding="utf-8", errors="replace")
-        # only whole lines: a command still being written is read on the next poll
-        lines = text[: text.rfind("\n") + 1].split("\n")[:-1]
-        for n in range(self.state.control_lines, len(lines)):
-            raw = lines[n]
-            try:
-                cmd = json.loads(raw)
-                if not isinstance(cmd, dict) or not isinstance(cmd.get("cmd"), str):
-                    raise ValueError("needs a JSON object with a `cmd`")
-                problem = self._apply_control(cmd)
-            except ValueError as e:
-                cmd, problem = {"raw": raw[:200]}, str(e)
-            self.emit("control", {"line": n, **cmd, **({"error": problem} if problem else {})})
+        """Apply the commands appended to control.jsonl since the last look."""
+        for command in self._control.read(self.state.control_lines):
+            problem = command.problem or self._apply_control(command.cmd)
+            extra = {"error": problem} if problem else {}
+            self.emit("control", {"line": command.line, **command.cmd, **extra})
 
     def _apply_control(self, cmd: dict[str, Any]) -> str:
         op = cmd["cmd"]
@@ -702,23 +553,4 @@ class Engine:
         return run_summary(self.state, self.org)
 
 
-def _evidence(result: ExperimentResult) -> str:
-    """The change and the end of the log, for the result message's reader."""
-    parts = []
-    if result.diff.strip():
-        diff = (
-            result.diff
-            if len(result.diff) <= RESULT_DIFF_CHARS
-            else (
-                result.diff[:RESULT_DIFF_CHARS]
-                + f"\n[… {len(result.diff) - RESULT_DIFF_CHARS} more chars]"
-            )
-        )
-        parts.append(f"The change (diff against its base):\n```diff\n{diff.rstrip()}\n```")
-    if result.log_tail.strip():
-        log = result.log_tail[-RESULT_LOG_CHARS:]
-        parts.append(f"The end of its log:\n```\n{log.rstrip()}\n```")
-    return "".join("\n\n" + part for part in parts)
-
-
-__all__ = ["Engine", "RunError", "prepare_repo", "snapshot_org"]
+__all__ = ["NO_BASELINE", "RUNS", "Engine", "RunError"]
