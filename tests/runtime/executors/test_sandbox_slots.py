@@ -16,8 +16,7 @@ import pytest
 
 from orgloop.org import Metric
 from orgloop.runtime.core.git import Git
-from orgloop.runtime.executors import sandbox
-from orgloop.runtime.executors import ExperimentSpec, LocalExecutor
+from orgloop.runtime.executors import ExperimentSpec, LocalExecutor, sandbox
 from orgloop.runtime.executors.sandbox import (
     Device,
     detect_gpus,
