@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO, TypeAlias, cast
@@ -285,21 +286,68 @@ def _add_watch(sub: Subparsers) -> None:
     p = sub.add_parser(
         "watch",
         help="watch a run in the terminal UI (live or finished)",
-        description="Open the Textual app on a run folder: it tails events.jsonl and sends "
+        description="Open the Textual app on a run: it tails events.jsonl and sends "
         "pause/resume/step/inject/approve through control.jsonl, so it works on a headless run "
-        "in another process too.",
+        "in another process too. With no RUN, the newest run here (or under ./orgloop-*); an org "
+        "folder means its newest run, and one with no runs yet waits for its first.",
     )
-    p.add_argument("run", type=Path, metavar="RUN", help="the run folder (ORG/.orgloop/runs/ID)")
+    p.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        metavar="RUN",
+        help="a run folder (ORG/.orgloop/runs/ID) or an org folder; default: the newest run here",
+    )
     p.set_defaults(func=cmd_watch)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    if not (args.run / "events.jsonl").is_file():
-        print(f"orgloop watch: {display_path(args.run)} holds no events.jsonl", file=sys.stderr)
-        return EXIT_INPUT
+    from .find import runs_of
+
+    path: Path | None = args.run
+    target = path if path is not None else Path.cwd()
+    try:
+        run = find_run(path)
+    except FindError as e:
+        if is_org(target) and not runs_of(target):
+            run = _first_run(target)
+        elif path is not None and _starting(path):
+            run = path  # the engine made the folder and has not written its first event yet
+        else:
+            print(f"orgloop watch: {e}", file=sys.stderr)
+            return EXIT_INPUT
     from ..tui import run_watch
 
-    return run_watch(args.run)
+    return run_watch(run)
+
+
+def _starting(path: Path) -> bool:
+    """A run folder the engine has made but not written to yet: it holds the engine's lock file
+    or the org snapshot, or it sits among an org's runs."""
+    if not path.is_dir():
+        return False
+    inside = path.resolve().parent.parts[-2:] == (".orgloop", "runs")
+    return (path / "engine.lock").exists() or (path / "org").is_dir() or inside
+
+
+def _first_run(org: Path, poll: float = 0.25) -> Path:
+    """The org's newest run folder, once there is one (Ctrl-C gives up waiting)."""
+    from .find import RUNS
+
+    said = False
+    while True:
+        runs = sorted(p for p in (org / RUNS).glob("*") if p.is_dir())
+        if runs:
+            return runs[-1]
+        if not said:
+            shown = display_path(org)
+            print(
+                f"orgloop watch: {shown} has no runs yet; waiting for the first "
+                f"(start one: orgloop run {shown}; Ctrl-C stops)",
+                file=sys.stderr,
+            )
+            said = True
+        time.sleep(poll)
 
 
 def _add_history(sub: Subparsers) -> None:

@@ -111,6 +111,8 @@ def run(
         if note:
             stderr.write(f"note: {note}\n")
             stderr.flush()
+        if not tui:
+            progress.say(f"watch it: orgloop watch {_shown(engine.run_dir)}")
         return _drive(engine, progress, tui, stdout, stderr)
 
 
@@ -160,9 +162,8 @@ def _drive(engine: Engine, progress: Progress, tui: bool, stdout: Output, stderr
 
     stdout.on_lost = lost
     progress.know(engine.state)
-    engine.listeners.append(progress)
-    for ev in _replayable(engine):
-        progress(ev)
+    if not tui:  # the TUI owns the terminal until it quits; nothing else may write to it
+        _listen(engine, progress)
     try:
         if tui:
             asyncio.run(_with_tui(engine, progress))
@@ -179,6 +180,13 @@ def _shown(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def _listen(engine: Engine, progress: Progress) -> None:
+    """Print this session's events so far, then every new one as it happens."""
+    for ev in _replayable(engine):
+        progress(ev)
+    engine.listeners.append(progress)
+
+
 def _replayable(engine: Engine) -> list[Event]:
     """What this session logged before the printer listened: from run_started or run_resumed."""
     engine.log.commit()
@@ -192,8 +200,14 @@ async def _with_tui(engine: Engine, progress: Progress) -> None:
 
     task = asyncio.ensure_future(engine.run())
     await OrgloopApp(engine.run_dir, follow=True).run_async()
-    if not task.done():
+    # Back on the normal screen: from here the run prints as a headless one does.
+    if task.done():
+        ends = [e for e in _replayable(engine) if e.kind in ("run_finished", "paused")]
+        for ev in ends[-1:]:
+            progress(ev)  # how it ended, which the TUI showed and the screen has forgotten
+    else:
         progress.say("the TUI closed; the run goes on here (Ctrl-C stops it, resume continues)")
+        engine.listeners.append(progress)
     await task
 
 

@@ -13,21 +13,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ._activity import Activity, Turn
 from ._app import OrgloopApp
-from ._budgets import Budgets
+from ._browse import BrowseScreen
+from ._budgets import BudgetLine, Budgets
 from ._caption import Caption
 from ._control import send_control
 from ._experiment import ExperimentScreen
 from ._experiments import ExperimentsTable
 from ._feed import Changes, Feed, HistoryEntry
 from ._graph import OrgGraph
+from ._help import KEYS, HelpScreen
 from ._history import OrgHistory
 from ._inject import InjectScreen
+from ._layout import Layout, fit, layout
+from ._live import Liveness
 from ._message import MessageScreen
+from ._org import OrgView, load_view
 from ._plot import MetricPlot
+from ._role import RoleScreen
+from ._roles import RolesTable, role_now
+from ._running import RunningPanel
 from ._status import StatusBar
 from ._stream import MessageStream
-from ._table import KeyedTable
+from ._table import Column, KeyedTable
 from ._tail import LogReplaced, LogTail
 from ._verdict import VerdictScreen
 
@@ -45,15 +54,23 @@ def run_watch(run_dir: Path, *, follow: bool = True) -> int:
 
 
 __all__ = [
+    "KEYS",
+    "Activity",
+    "BrowseScreen",
+    "BudgetLine",
     "Budgets",
     "Caption",
     "Changes",
+    "Column",
     "ExperimentScreen",
     "ExperimentsTable",
     "Feed",
+    "HelpScreen",
     "HistoryEntry",
     "InjectScreen",
     "KeyedTable",
+    "Layout",
+    "Liveness",
     "LogReplaced",
     "LogTail",
     "MessageScreen",
@@ -61,9 +78,18 @@ __all__ = [
     "MetricPlot",
     "OrgGraph",
     "OrgHistory",
+    "OrgView",
     "OrgloopApp",
+    "RoleScreen",
+    "RolesTable",
+    "RunningPanel",
     "StatusBar",
+    "Turn",
     "VerdictScreen",
+    "fit",
+    "layout",
+    "load_view",
+    "role_now",
     "run_watch",
     "send_control",
 ]

@@ -1,6 +1,7 @@
 """A line of text that redraws in place. `Label.update` asks Textual for a layout pass every time,
 which is the most expensive thing a poll can do; a caption's size never depends on its text, so
-it only asks for a repaint, and only when the text changed."""
+it only asks for a repaint, and only when the text changed. Text longer than the caption ends in
+an ellipsis."""
 
 from __future__ import annotations
 
@@ -30,4 +31,9 @@ class Caption(Widget):
             self.refresh()
 
     def render(self) -> Text:
-        return self._text
+        width = self.content_size.width
+        if self._text.cell_len <= width or width <= 0:
+            return self._text
+        text = self._text.copy()
+        text.truncate(width, overflow="ellipsis")
+        return text

@@ -15,16 +15,16 @@ from textual.message import Message
 
 from ._feed import Feed
 from ._format import DECISION_STYLE, STATUS_STYLE, metric, one_line, signed
-from ._table import Cells, KeyedTable
+from ._table import Cells, Column, KeyedTable
 
 COLUMNS = (
-    ("id", 6),
-    ("status", 8),
-    ("metric", 8),
-    ("Δ incumbent", 11),
-    ("decision", 8),
-    ("secs", 6),
-    ("description", 60),
+    Column("id", 6),
+    Column("status", 8, keep=6),
+    Column("metric", 8, keep=8),
+    Column("Δ incumbent", 11, keep=7),
+    Column("decision", 8, keep=5),
+    Column("secs", 6, keep=3),
+    Column("description", 20, flex=True),
 )
 
 
@@ -43,7 +43,7 @@ def experiment_cells(feed: Feed, exp_id: str) -> Cells:
         Text(signed(delta), style=delta_style, justify="right"),
         Text(decision, style=DECISION_STYLE.get(decision, "")),
         Text(f"{e.seconds:.1f}" if e.finished else "", justify="right"),
-        Text(one_line(e.description, COLUMNS[-1][1])),
+        Text(one_line(e.description, 300)),
     )
 
 

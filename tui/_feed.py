@@ -5,17 +5,18 @@
 widget updates only its own rows. The extras are: roles and message kinds in order of first
 appearance, which roles are sandboxes, message counts per edge, the send order and time of every
 message, the incumbent each experiment was measured against and the incumbent after it, the
-experiment seconds (for the slot duty cycle), and the org's history (edits, reverts, rejections).
+experiment seconds (for the slot duty cycle), what each role did turn by turn (`Activity`), and
+the org's history (edits, reverts, rejections, with how many experiments had started by then).
 
-It reads `events.jsonl`, and the role files of the org snapshot the engine keeps in the run folder
-(for roles that have not spoken yet); it never imports the engine. Times come from the events, so
-what it shows of a finished run is the same on every machine and at every hour.
+It reads `events.jsonl`; what the org declares (roles that have not spoken yet, edges nobody has
+used) comes from the org snapshot, loaded by the app (`set_view`). It never imports the engine.
+Times come from the events, so what it shows of a finished run is the same on every machine and
+at every hour.
 """
 
 from __future__ import annotations
 
 import gc
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any, Literal
 from orgloop.runtime.core.events import Event
 from orgloop.runtime.core.state import RunState
 
+from ._activity import Activity
+from ._org import OrgView
 from ._tail import BIG_BATCH, LogReplaced, LogTail, paused_gc
 
 HUMAN = "human"
@@ -33,7 +36,28 @@ SKIM = frozenset(k for k in ("tool_call",) if not hasattr(RunState, "_on_" + k))
 """Kinds whose data nothing here reads: the view shows no tool calls, and the fold has no handler
 for them (should it gain one, the kind is read in full again)."""
 _ROLE_EVENTS = frozenset(
-    {"message_sent", "turn_started", "turn_completed", "run_resumed", "run_finished"}
+    {
+        "message_sent",
+        "turn_started",
+        "turn_completed",
+        "llm_call",
+        "run_resumed",
+        "run_finished",
+        "experiment_started",
+        "experiment_finished",
+        "paused",
+        "resumed",
+    }
+)
+_ACTIVITY_EVENTS = frozenset(
+    {
+        "turn_started",
+        "llm_call",
+        "turn_completed",
+        "run_resumed",
+        "experiment_started",
+        "experiment_finished",
+    }
 )
 _BUDGET_EVENTS = frozenset(
     {"llm_call", "message_sent", "turn_completed", "experiment_finished", "budget_exhausted"}
@@ -56,26 +80,6 @@ _STATUS_EVENTS = frozenset(
 )
 
 
-_FRONT = re.compile(r"\A---\s*\n(.*?)\n---", re.DOTALL)
-_KEY = re.compile(r"^(name|kind):\s*['\"]?([\w.-]+)", re.MULTILINE)
-
-
-def declared_roles(run_dir: Path) -> dict[str, str]:
-    """Role name -> kind ("agent" or "sandbox"), from the org snapshot the engine keeps in the run
-    folder (`org/roles/*.md`), so roles that have not spoken yet can be shown and messaged. Only
-    the `name` and `kind` frontmatter lines are read (parsing the org properly means importing
-    orgloop.org, which costs more than opening a long log); none when there is no snapshot."""
-    out: dict[str, str] = {}
-    for path in sorted((run_dir / "org" / "roles").glob("*.md")):
-        try:
-            head = _FRONT.match(path.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            continue
-        keys = dict(_KEY.findall(head.group(1))) if head else {}
-        out[keys.get("name", path.stem)] = keys.get("kind", "agent")
-    return out
-
-
 @dataclass
 class Changes:
     """What one poll moved; empty when nothing was appended."""
@@ -87,10 +91,14 @@ class Changes:
     experiments: dict[str, None] = field(default_factory=dict)
     history: dict[int, None] = field(default_factory=dict)
     roles: bool = False
+    org: bool = False
+    """The org's files changed (an edit applied or reverted): its snapshot is worth reloading."""
     budgets: bool = False
     status: bool = False
     notices: list[tuple[Severity, str]] = field(default_factory=list)
     """(severity, text): control commands the engine refused or applied, errors, pauses."""
+    alerts: list[tuple[Severity, str]] = field(default_factory=list)
+    """What deserves the bell: a new best, an error, an edit waiting for approval."""
 
     def __bool__(self) -> bool:
         return bool(self.events or self.reset)
@@ -106,6 +114,8 @@ class HistoryEntry:
     data: dict[str, Any]
     status: str
     """kept, pending, reverted, rejected, or revert (the revert commit itself)."""
+    experiments: int = 0
+    """How many experiments had started when it happened (where it falls on the plot)."""
 
     @property
     def generation(self) -> int | None:
@@ -130,10 +140,11 @@ class Feed:
     def _clear(self) -> None:
         self.state = RunState()
         self.start_t: float | None = None
-        self.declared = declared_roles(self.run_dir)
+        self.view = getattr(self, "view", OrgView())
         self.seen: dict[str, None] = {}
         """Roles in the order they first appear in the log."""
-        self.sandbox: set[str] = {r for r, kind in self.declared.items() if kind == "sandbox"}
+        self.sandbox: set[str] = {r for r, kind in self.view.roles.items() if kind == "sandbox"}
+        self.activity = Activity()
         self.kinds: dict[str, None] = {}
         self.edges: dict[tuple[str, str], Counter[str]] = {}
         self.order: list[str] = []
@@ -175,12 +186,19 @@ class Feed:
                 # collector's sight, so later collections (and the UI) do not pause to walk it.
                 gc.freeze()
 
+    def set_view(self, view: OrgView) -> None:
+        """What the org snapshot declares: roles and edges the log may not have shown yet."""
+        self.view = view
+        self.sandbox |= {r for r, kind in view.roles.items() if kind == "sandbox"}
+
     def apply(self, ev: Event, changes: Changes) -> None:
         changes.events += 1
         before = self.state.incumbent_metric
         handler = getattr(self, "_on_" + ev.kind, None)
         try:
             self.state.apply(ev)
+            if ev.kind in _ACTIVITY_EVENTS:
+                self.activity.apply(ev)
             if handler is not None:
                 handler(ev, changes, before)
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -234,11 +252,22 @@ class Feed:
             self.incumbent_before[exp_id] = ev.data["incumbent_metric"]
         self.best_after[exp_id] = self.state.incumbent_metric
         changes.experiments[exp_id] = None
+        best = self.state.incumbent_metric
+        if ev.data.get("verdict") == "keep" and best is not None:
+            name = self.metric.get("name", "metric")
+            was = "" if before is None else f" (was {before:.6g})"
+            changes.alerts.append(("information", f"new best: {exp_id}, {name} {best:.6g}{was}"))
 
     def _on_org_proposed(self, ev: Event, changes: Changes, before: float | None) -> None:
         self._add_history(ev, "pending", changes)
+        gen = ev.data.get("generation")
+        what = ev.data.get("file") or "the org"
+        changes.alerts.append(
+            ("warning", f"generation {gen} ({what}) waits for approval: a approves, x rejects")
+        )
 
     def _on_org_edited(self, ev: Event, changes: Changes, before: float | None) -> None:
+        changes.org = True
         if not self._settle(ev, "kept", changes):
             self._add_history(ev, "kept", changes)
 
@@ -247,6 +276,7 @@ class Feed:
             self._add_history(ev, "rejected", changes)
 
     def _on_org_reverted(self, ev: Event, changes: Changes, before: float | None) -> None:
+        changes.org = True
         gen = ev.data.get("generation")
         for i, entry in enumerate(self.history):
             if entry.kind == "org_edited" and entry.generation == gen:
@@ -261,13 +291,16 @@ class Feed:
         for i, entry in enumerate(self.history):
             if entry.status == "pending" and gen is not None and entry.generation == gen:
                 data = {**entry.data, **ev.data}
-                self.history[i] = HistoryEntry(ev.seq, ev.t, ev.kind, data, status)
+                self.history[i] = HistoryEntry(
+                    ev.seq, ev.t, ev.kind, data, status, len(self.state.experiments)
+                )
                 changes.history[i] = None
                 return True
         return False
 
     def _add_history(self, ev: Event, status: str, changes: Changes) -> None:
-        self.history.append(HistoryEntry(ev.seq, ev.t, ev.kind, ev.data, status))
+        entry = HistoryEntry(ev.seq, ev.t, ev.kind, ev.data, status, len(self.state.experiments))
+        self.history.append(entry)
         changes.history[len(self.history) - 1] = None
 
     def _on_control(self, ev: Event, changes: Changes, before: float | None) -> None:
@@ -279,7 +312,7 @@ class Feed:
             changes.notices.append(("information", f"the engine applied {what}"))
 
     def _on_error(self, ev: Event, changes: Changes, before: float | None) -> None:
-        changes.notices.append(("error", f"{ev.data.get('role', '?')}: {ev.data.get('error')}"))
+        changes.alerts.append(("error", f"{ev.data.get('role', '?')}: {ev.data.get('error')}"))
 
     def _on_paused(self, ev: Event, changes: Changes, before: float | None) -> None:
         changes.notices.append(("information", f"paused ({ev.data.get('reason', '')})"))
@@ -288,7 +321,15 @@ class Feed:
     @property
     def roles(self) -> list[str]:
         """Roles seen in the log, in order of appearance, then declared ones not seen yet."""
-        return [*self.seen, *(r for r in self.declared if r not in self.seen)]
+        return [*self.seen, *(r for r in self.view.roles if r not in self.seen)]
+
+    def all_edges(self) -> dict[tuple[str, str], Counter[str]]:
+        """Messages per (sender, receiver) and kind: those sent, and with a count of 0 the
+        kinds the org declares that nobody has sent yet."""
+        out = {pair: Counter(kinds) for pair, kinds in self.edges.items()}
+        for sender, receiver, kind in self.view.edges:
+            out.setdefault((sender, receiver), Counter()).setdefault(kind, 0)
+        return out
 
     @property
     def metric(self) -> dict[str, Any]:
@@ -298,6 +339,31 @@ class Feed:
     @property
     def minimize(self) -> bool:
         return bool(self.metric.get("goal", "minimize") != "maximize")
+
+    @property
+    def bound(self) -> float | None:
+        """The task's known limit of the metric, when it has one."""
+        b = self.metric.get("bound")
+        return float(b) if isinstance(b, (int, float)) and not isinstance(b, bool) else None
+
+    @property
+    def baseline(self) -> float | None:
+        """The mean of the baseline runs that measured."""
+        b = self.state.baselines
+        return sum(b) / len(b) if b else None
+
+    @property
+    def gap_closed(self) -> float | None:
+        """How much of the way from the baseline to the bound the best has come (0 to 1)."""
+        base, best, bound = self.baseline, self.state.incumbent_metric, self.bound
+        if base is None or best is None or bound is None or base == bound:
+            return None
+        return (base - best) / (base - bound)
+
+    def wall_seconds(self, now: float | None = None) -> float:
+        """Active wall time; with `now` (an engine runs the run) counted up to now, so the
+        clock moves during a long experiment too."""
+        return self.state.wall_seconds(now if now is not None and now > self.state.last_t else None)
 
     def better(self, delta: float) -> bool:
         """Whether a change of `delta` in the metric is an improvement."""
@@ -327,22 +393,34 @@ class Feed:
             return "paused" if self.state.paused else "waiting"
         return "idle"
 
-    def last_messages(self, role: str | None, kind: str | None, limit: int) -> list[str]:
-        """The ids of the last `limit` messages that pass the filters, oldest first."""
+    def last_messages(
+        self, role: str | None, kind: str | None, limit: int, text: str = ""
+    ) -> tuple[list[str], int]:
+        """The ids of the last `limit` messages that pass the filters, oldest first, and how
+        many pass in all (the whole run is searched)."""
         out: list[str] = []
+        total = 0
+        needle = text.casefold()
         for mid in reversed(self.order):
-            if self.matches(mid, role, kind):
-                out.append(mid)
-                if len(out) >= limit:
-                    break
+            if self.matches(mid, role, kind, needle):
+                total += 1
+                if len(out) < limit:
+                    out.append(mid)
         out.reverse()
-        return out
+        return out, total
 
-    def matches(self, mid: str, role: str | None, kind: str | None) -> bool:
+    def matches(self, mid: str, role: str | None, kind: str | None, needle: str = "") -> bool:
+        """Whether the message passes the filters; `needle` (casefolded) must be in its body,
+        kind, sender, receiver or id."""
         msg = self.state.messages[mid]
         if role is not None and role not in (msg.sender, msg.receiver):
             return False
-        return kind is None or msg.kind == kind
+        if kind is not None and msg.kind != kind:
+            return False
+        if not needle:
+            return True
+        head = f"{msg.id} {msg.sender} {msg.receiver} {msg.kind}".casefold()
+        return needle in head or needle in msg.body.casefold()
 
     def pending_generation(self) -> int | None:
         """The newest meta edit waiting for a human's approval, if any."""

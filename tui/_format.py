@@ -13,8 +13,9 @@ STATE_STYLE = {
     "running": "bold green",
     "waiting": "magenta",
     "paused": "bold red",
+    "stopped": "red",
 }
-"""The colour of each role state, shared by the graph and the legend."""
+"""The colour of each role state, shared by the graph, the roles table and the legend."""
 
 STATUS_STYLE = {
     "ok": "green",

@@ -14,17 +14,23 @@ from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from ._diff import diff_text
 from ._feed import Feed, HistoryEntry
-from ._format import HISTORY_STYLE, clock, one_line
-from ._table import Cells, KeyedTable
+from ._format import HISTORY_STYLE, clock
+from ._table import Cells, Column, KeyedTable
 
-COLUMNS = (("gen", 4), ("status", 9), ("by", 9), ("time", 9), ("files", 24))
+COLUMNS = (
+    Column("gen", 4),
+    Column("status", 9, keep=8),
+    Column("by", 9, keep=4),
+    Column("time", 9, keep=3),
+    Column("files", 16, flex=True),
+)
 NUMBERS = (
     ("window", "window"),
     ("metric_before", "metric before"),
@@ -70,7 +76,7 @@ def entry_detail(feed: Feed, entry: HistoryEntry) -> RenderableType:
     diff = d.get("diff")
     parts.append(Text("\nDiff", style="bold"))
     if isinstance(diff, str) and diff.strip():
-        parts.append(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
+        parts.append(diff_text(diff))
     else:
         parts.append(Text("(the event carries no diff)", style="dim"))
     return Group(*parts)
@@ -130,7 +136,7 @@ class OrgHistory(Horizontal):
             Text(entry.status, style=HISTORY_STYLE.get(entry.status, "")),
             Text(_author(entry)),
             Text(clock(self.feed.since_start(entry.t)), style="dim"),
-            Text(one_line(", ".join(entry.files), COLUMNS[-1][1])),
+            Text(", ".join(entry.files)),
         )
 
     def _detail(self) -> None:

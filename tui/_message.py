@@ -1,68 +1,75 @@
-"""A message in full, in a modal: who sent it to whom, when, in which turn, its body rendered as
-Markdown, any files it carries as code blocks, and the rest of its data as JSON. Escape closes."""
+"""A message in full: who sent it to whom, when, in which turn, its body rendered as Markdown,
+any files it carries as code, a diff it carries coloured, and the rest of its data as JSON.
+Steps through the message table's rows (`BrowseScreen`)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath
-from typing import ClassVar
 
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Markdown, Static
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.syntax import Syntax
+from rich.text import Text
 
 from orgloop.runtime.core.state import Message
 
-from ._format import clock, fence, label_fences
+from ._browse import BrowseScreen
+from ._diff import diff_text
+from ._feed import Feed
+from ._format import clock
 
 _LANGS = {".py": "python", ".md": "markdown", ".json": "json", ".yaml": "yaml", ".toml": "toml"}
+THEME = "ansi_dark"
+"""Colours for code: the terminal's own palette, as the rest of the app uses."""
 
 
-def message_markdown(msg: Message) -> str:
-    """The body as written, then its files and data, as one Markdown document."""
-    parts = [label_fences(msg.body) if msg.body else "*(empty body)*"]
+def message_body(msg: Message) -> RenderableType:
+    """The body as written, then its files, its diff and the rest of its data."""
+    parts: list[RenderableType] = [
+        Markdown(msg.body, code_theme=THEME) if msg.body else Text("(empty body)", style="dim")
+    ]
     data = dict(msg.data)
     files = data.pop("files", None)
     if isinstance(files, dict) and files:
-        parts.append("---\n\n**Files**")
+        parts.append(Text("\nFiles", style="bold"))
         for path, text in files.items():
             lang = _LANGS.get(PurePosixPath(str(path)).suffix, "text")
-            parts.append(f"`{path}`\n\n{fence(str(text), lang)}")
+            parts.append(Text(str(path), style="cyan"))
+            parts.append(Syntax(str(text), lang, theme=THEME, word_wrap=True))
+    diff = data.pop("diff", None)
+    if isinstance(diff, str) and diff.strip():
+        parts += [Text("\nDiff", style="bold"), diff_text(diff)]
     if data:
-        parts.append("---\n\n**Data**")
-        parts.append(fence(json.dumps(data, indent=2, default=str), "json"))
-    return "\n\n".join(parts)
+        parts.append(Text("\nData", style="bold"))
+        parts.append(Syntax(json.dumps(data, indent=2, default=str), "json", theme=THEME))
+    return Group(*parts)
 
 
-class MessageScreen(ModalScreen[None]):
+class MessageScreen(BrowseScreen):
     """One message, read in full."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss", "Close")]
+    what = "message"
 
-    DEFAULT_CSS = """
-    MessageScreen { align: center middle; }
-    MessageScreen > VerticalScroll {
-        width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
-    }
-    MessageScreen #message-head { padding: 0 1; background: $boost; }
-    """
+    def __init__(self, feed: Feed, keys: list[str], start: str) -> None:
+        super().__init__(keys, start)
+        self.feed = feed
 
-    def __init__(self, msg: Message, since_start: float) -> None:
-        super().__init__()
-        self.msg = msg
-        self.since_start = since_start
+    @property
+    def msg(self) -> Message:
+        return self.feed.state.messages[self.key]
 
-    def compose(self) -> ComposeResult:
-        m = self.msg
-        head = (
-            f"[b]{m.sender}[/b] → [b]{m.receiver}[/b]   [cyan]{m.kind}[/cyan]   {m.id}   "
-            f"{clock(self.since_start)}" + (f"   turn {m.turn}" if m.turn else "   (from outside)")
-        )
-        with VerticalScroll(id="message-scroll"):
-            yield Static(head, id="message-head")
-            yield Markdown(message_markdown(m), id="message-body")
+    def head(self, key: str) -> RenderableType:
+        m = self.feed.state.messages[key]
+        since = self.feed.since_start(self.feed.sent_at.get(m.id, 0.0))
+        text = Text()
+        text.append(m.sender, style="bold")
+        text.append(" → ")
+        text.append(m.receiver, style="bold")
+        text.append(f"   {m.kind}", style="cyan")
+        text.append(f"   {m.id}   {clock(since)}")
+        text.append(f"   turn {m.turn}" if m.turn else "   (from outside)", style="dim")
+        return text
 
-    async def action_dismiss(self, result: None = None) -> None:
-        self.dismiss(result)
+    def body(self, key: str) -> RenderableType:
+        return message_body(self.feed.state.messages[key])

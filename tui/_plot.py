@@ -1,27 +1,41 @@
-"""The metric plot: every measured experiment as a dot, the incumbent as a step line, the task's
-bound as a dashed line, drawn with braille characters (2×4 dots a cell).
+"""The metric plot: every measured experiment as a dot, the incumbent as a step line, drawn with
+braille characters (2×4 dots a cell), on scales a researcher can read decisions from.
 
-x is the experiment's place in start order (failed ones keep their place, with no dot); y is the
-metric, higher up. Dots are coloured by what became of them: kept, discarded, baseline, or not yet
-decided. The series is kept per experiment and updated only for the experiments that changed;
-drawing is a few numpy passes over it plus one pass per pixel column, so thousands of experiments
-cost about what ten do. It draws what fits its size and nothing else: no ticks beyond the range,
-one line of legend, no plotting library.
+x is the experiment's place in start order (failed ones keep their place, with no dot), with
+ticks naming experiments; y is the metric with round ticks, over the range `_scale.value_range`
+picks: the baselines, the kept experiments and the incumbent always, outliers not (they are drawn
+on the edge and counted). The task's bound is a dashed line when it is near that range and a note
+in the legend when it is far. A cell takes the colour of the most telling thing in it: kept
+points, then the incumbent line (so it shows through a crowd of discards), then baselines,
+undecided and discarded points. Where there are more experiments than dot columns, points are one
+dot each, not a 2×2 marker, so a crowd does not fill every cell. Org edits are marked on the x
+axis (◆ kept, ◇ reverted, ◈ waiting) with a faint line up the plot.
+
+It is focusable: ← → (Home, End) move a cursor from experiment to experiment and the legend
+line says what is under it; enter, or a click on a point, asks for it (`MetricPlot.Opened`).
+The series is kept per experiment and updated only for the experiments that changed; drawing is
+a few numpy passes, so thousands of experiments cost about what ten do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widget import Widget
 
 from ._feed import Feed
-from ._format import metric
+from ._format import metric, signed
+from ._scale import decimals, nice_step, ticks, value_range
 
-LAYERS = ("keep", "baseline", "discard", "undecided", "incumbent", "bound")
+LAYERS = ("keep", "incumbent", "baseline", "undecided", "discard", "bound")
 """Layers in the order a cell's colour is chosen: the first one present in the cell wins."""
 LAYER_STYLE = {
     "keep": "bold green",
@@ -31,13 +45,17 @@ LAYER_STYLE = {
     "incumbent": "bright_white",
     "bound": "blue",
 }
+EDIT_MARK = {"kept": ("◆", "magenta"), "reverted": ("◇", "red"), "pending": ("◈", "yellow")}
 NONE = len(LAYERS)
 _BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int64)
 """Braille dot bits by (row within the cell, column within the cell)."""
 _MARKER = (0x01 | 0x08 | 0x02 | 0x10, 0x04 | 0x20 | 0x40 | 0x80)
 """A marker fills the top or the bottom half of a cell: 2×2 dots, because one dot is too faint."""
+NEAR = 0.5
+"""A bound within this share of the range beyond it is drawn (the range grows to hold it)."""
 
 IntArray = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 class Canvas:
@@ -49,12 +67,13 @@ class Canvas:
         self.bits: IntArray = np.zeros((rows, cols), dtype=np.int64)
         self.layer: IntArray = np.full((rows, cols), NONE, dtype=np.int64)
 
-    def dots(self, x: IntArray, y: IntArray, layer: str) -> None:
+    def dots(self, x: IntArray, y: IntArray, layer: str | IntArray) -> None:
         keep = (x >= 0) & (x < self.width) & (y >= 0) & (y < self.height)
         x, y = x[keep], y[keep]
         cell = (y // 4, x // 2)
         np.bitwise_or.at(self.bits, cell, _BITS[y % 4, x % 2])
-        np.minimum.at(self.layer, cell, LAYERS.index(layer))
+        layers = np.full(len(x), LAYERS.index(layer)) if isinstance(layer, str) else layer[keep]
+        np.minimum.at(self.layer, cell, layers)
 
     def markers(self, x: IntArray, y: IntArray, layers: IntArray) -> None:
         y = np.clip(y, 0, self.height - 1)
@@ -63,12 +82,18 @@ class Canvas:
         np.bitwise_or.at(self.bits, cell, np.where(y % 4 < 2, _MARKER[0], _MARKER[1]))
         np.minimum.at(self.layer, cell, layers)
 
-    def lines(self) -> list[Text]:
+    def lines(self, marks: dict[int, tuple[str, str]]) -> list[Text]:
+        """The cells as text; `marks` (column -> char, style) fills empty cells of a column."""
         out = []
         for bits, layers in zip(self.bits.tolist(), self.layer.tolist(), strict=True):
-            line = Text()
-            for b, layer in zip(bits, layers, strict=True):
-                line.append(chr(0x2800 + b) if b else " ", LAYER_STYLE[LAYERS[layer]] if b else "")
+            line = Text(end="")
+            for col, (b, layer) in enumerate(zip(bits, layers, strict=True)):
+                if b:
+                    line.append(chr(0x2800 + b), LAYER_STYLE[LAYERS[layer]])
+                elif col in marks:
+                    line.append(*marks[col])
+                else:
+                    line.append(" ")
             out.append(line)
         return out
 
@@ -107,69 +132,188 @@ class Series:
             if e.finished and e.metric is None:
                 self.failed.add(exp_id)
 
+    def measured(self) -> list[int]:
+        """Indices of the experiments with a metric, in start order."""
+        return [i for i, v in enumerate(self.metric) if v == v]
 
-def _legend(feed: Feed, bound: float | None, failed: int) -> Text:
-    head = Text(no_wrap=True, overflow="ellipsis")
+
+@dataclass(frozen=True)
+class Frame:
+    """Where things landed in the last drawing: for clicks and for the cursor."""
+
+    axis: int
+    """Cells left of the canvas (the y labels)."""
+    top: int
+    """Rows above the canvas (the legend)."""
+    xs: IntArray
+    """Each experiment's dot column."""
+    ys: IntArray
+    """Each experiment's dot row (clipped to the canvas)."""
+
+
+def _scales(feed: Feed, series: Series) -> tuple[float, float, float | None, bool]:
+    """(low, high, bound, whether the bound is drawn)."""
+    values = np.array(series.metric, dtype=np.float64)
+    layers = np.array(series.layer, dtype=np.int64)
+    best = np.array(series.best, dtype=np.float64)
+    core_mask = np.isin(layers, [LAYERS.index("keep"), LAYERS.index("baseline")])
+    lo, hi = value_range(np.concatenate([values[core_mask], best]), values[~core_mask], values)
+    bound = feed.bound
+    if bound is None:
+        return lo, hi, None, False
+    span = hi - lo
+    if lo <= bound <= hi:
+        return lo, hi, bound, True
+    if lo - span * NEAR <= bound < lo:
+        return bound - span * 0.05, hi, bound, True
+    if hi < bound <= hi + span * NEAR:
+        return lo, bound + span * 0.05, bound, True
+    return lo, hi, bound, False
+
+
+def _legend(
+    feed: Feed, bound: float | None, drawn: bool, above: int, below: int, failed: int
+) -> Text:
+    head = Text(no_wrap=True, overflow="ellipsis", end="")
     head.append(f"{feed.metric.get('name', 'metric')} ({feed.metric.get('goal', 'minimize')})  ")
     head.stylize("bold")
     for layer, label in (("keep", "kept"), ("discard", "discarded"), ("baseline", "baseline")):
         head.append("● ", style=LAYER_STYLE[layer])
         head.append(f"{label}  ")
     head.append("━ incumbent  ", style=LAYER_STYLE["incumbent"])
+    head.append("◆ org edit  ", style="magenta")
     if bound is not None:
-        head.append(f"┅ bound {metric(bound)}  ", style=LAYER_STYLE["bound"])
+        if drawn:
+            head.append(f"┅ bound {metric(bound)}  ", style=LAYER_STYLE["bound"])
+        else:
+            where = "below" if bound < 0 or feed.minimize else "above"
+            head.append(f"bound {metric(bound)} off the scale ({where})  ", "blue")
+    if above or below:
+        off = " ".join(f"{n} {w}" for n, w in ((above, "above ↑"), (below, "below ↓")) if n)
+        head.append(f"{off} (outliers on the edge)  ", style="yellow")
     if failed:
         head.append(f"{failed} failed (no dot)", style="red")
     return head
 
 
-def render_plot(feed: Feed, series: Series, cols: int, rows: int) -> Text:
-    raw = feed.metric.get("bound")
-    bound: float | None = float(raw) if isinstance(raw, (int, float)) else None
-    head = _legend(feed, bound, len(series.failed))
+def _cursor_line(feed: Feed, exp_id: str) -> Text:
+    e = feed.state.experiments[exp_id]
+    inc = feed.incumbent_before.get(exp_id)
+    delta = e.metric - inc if e.metric is not None and inc is not None and not e.baseline else None
+    decision = "baseline" if e.baseline else e.decision or "undecided"
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    text.append(f"▸ {e.id} ", style="bold reverse")
+    text.append(f" {feed.metric.get('name', 'metric')} {metric(e.metric)}")
+    if delta is not None:
+        text.append(f" (Δ {signed(delta)})", style="green" if feed.better(delta) else "red")
+    text.append(f"  {decision}  {e.description}")
+    text.append("  · enter opens · ← → move", style="dim")
+    return text
+
+
+def render_plot(
+    feed: Feed, series: Series, cols: int, rows: int, cursor: int | None = None
+) -> tuple[Text, Frame | None]:
     values = np.array(series.metric, dtype=np.float64)
     best = np.array(series.best, dtype=np.float64)
     measured = ~np.isnan(values)
-    axis = 9
-    if not measured.any() or cols <= axis + 4 or rows < 3:
-        return Text.assemble(head, "\n", Text("No measured experiments yet.", style="dim"))
-    pool = np.concatenate([values[measured], best[~np.isnan(best)], [bound] if bound else []])
-    lo, hi = float(pool.min()), float(pool.max())
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
-    canvas = Canvas(cols - axis, rows - 2)
+    if not measured.any() or cols < 24 or rows < 5:
+        legend = _legend(feed, feed.bound, False, 0, 0, len(series.failed))
+        legend.truncate(max(1, cols), overflow="ellipsis")
+        return Text.assemble(legend, "\n", Text("No measured experiments yet.", style="dim")), None
+    lo, hi, bound, drawn = _scales(feed, series)
+    marks, step = ticks(lo, hi, max(3, (rows - 3) // 2))
+    places = decimals(step)
+    labels = [f"{v:.{places}f}" for v in marks]
+    axis = max(len(label) for label in labels) + 2
+    canvas = Canvas(cols - axis, rows - 3)
     n = max(1, len(values) - 1)
 
-    def py(v: npt.NDArray[np.float64]) -> IntArray:
+    def py(v: Floats) -> IntArray:
         return np.rint((hi - v) / (hi - lo) * (canvas.height - 1)).astype(np.int64)
 
     xs = np.rint(np.arange(len(values)) * (canvas.width - 1) / n).astype(np.int64)
-    if bound is not None:
+    raw = py(np.where(measured, values, lo))
+    above, below = int(((raw < 0) & measured).sum()), int(((raw >= canvas.height) & measured).sum())
+    ys = np.clip(raw, 0, canvas.height - 1)
+    if bound is not None and drawn:
         x = np.arange(canvas.width, dtype=np.int64)
         x = x[(x // 2) % 2 == 0]
         canvas.dots(x, np.full(len(x), py(np.array([bound]))[0]), "bound")
     _incumbent(canvas, xs, best, py)
-    canvas.markers(xs[measured], py(values[measured]), np.array(series.layer)[measured])
-    out = Text(no_wrap=True, overflow="crop")
-    out.append_text(head)
-    out.append("\n")
-    lines = canvas.lines()
+    layers = np.array(series.layer, dtype=np.int64)
+    if len(values) > canvas.width // 2:  # a crowd: one dot each
+        canvas.dots(xs[measured], ys[measured], layers[measured])
+    else:
+        canvas.markers(xs[measured], ys[measured], layers[measured])
+    legend = _legend(feed, bound, drawn, above, below, len(series.failed))
+    if cursor is not None and 0 <= cursor < len(series.ids):
+        legend = _cursor_line(feed, series.ids[cursor])
+    edits = _edit_columns(feed, len(values), canvas.width)
+    lines = canvas.lines({col // 2: ("┊", "dim magenta") for col in edits})
+    if cursor is not None and measured[cursor]:
+        row, col = int(ys[cursor]) // 4, int(xs[cursor]) // 2
+        lines[row].stylize("reverse", col, col + 1)
+    out = Text(no_wrap=True, overflow="crop", end="")
+    legend.truncate(cols, overflow="ellipsis")
+    out.append_text(legend)
+    label_rows = {
+        int(py(np.array([v]))[0]) // 4: label for v, label in zip(marks, labels, strict=True)
+    }
     for r, line in enumerate(lines):
-        label = metric(hi) if r == 0 else metric(lo) if r == len(lines) - 1 else ""
-        out.append(f"{label:>{axis - 1}} ", style="dim")
-        out.append_text(line)
+        label = label_rows.get(r)
         out.append("\n")
-    first, final = series.ids[0], series.ids[-1]
-    gap = max(1, canvas.cols - len(first) - len(final))
-    out.append(" " * axis + first + " " * gap + final, style="dim")
+        out.append(f"{label:>{axis - 2}} ┤" if label else " " * (axis - 1) + "│", style="dim")
+        out.append_text(line)
+    out.append("\n")
+    out.append_text(_x_axis(feed, series, canvas, xs, axis, edits))
+    return out, Frame(axis, 1, xs, ys)
+
+
+def _edit_columns(feed: Feed, count: int, width: int) -> dict[int, str]:
+    """Dot column of each org edit (between the experiments it came between) -> its status."""
+    n = max(1, count - 1)
+    out: dict[int, str] = {}
+    for entry in feed.history:
+        if entry.kind in ("org_edited", "org_proposed") and entry.status in EDIT_MARK:
+            place = max(0.0, entry.experiments - 0.5)
+            out[round(place * (width - 1) / n)] = entry.status
     return out
+
+
+def _x_axis(
+    feed: Feed, series: Series, canvas: Canvas, xs: IntArray, axis: int, edits: dict[int, str]
+) -> Text:
+    """The axis line with ticks and edit marks, and under it the ticked experiments' ids."""
+    count = len(series.ids)
+    step = max(1, int(nice_step(count, max(1, canvas.cols // 12))))
+    picked = list(range(0, count, step))
+    line = ["─"] * canvas.cols
+    styles = ["dim"] * canvas.cols
+    under = [" "] * (canvas.cols + 12)
+    for i in picked:
+        col = int(xs[i]) // 2
+        line[col] = "┬"
+        label = series.ids[i]
+        start = min(col, canvas.cols - len(label))
+        if start >= 0 and all(c == " " for c in under[max(0, start - 1) : start + len(label) + 1]):
+            under[start : start + len(label)] = list(label)
+    for dot, status in edits.items():
+        char, style = EDIT_MARK[status]
+        line[dot // 2] = char
+        styles[dot // 2] = style
+    text = Text(" " * (axis - 1) + "└", style="dim", end="")
+    for char, style in zip(line, styles, strict=True):
+        text.append(char, style=style)
+    text.append("\n" + " " * axis + "".join(under[: canvas.cols]).rstrip(), style="dim")
+    return text
 
 
 def _incumbent(
     canvas: Canvas,
     xs: IntArray,
-    best: npt.NDArray[np.float64],
-    py: Callable[[npt.NDArray[np.float64]], IntArray],
+    best: Floats,
+    py: Callable[[Floats], IntArray],
 ) -> None:
     """The incumbent as a step line: flat until an experiment moves it, then a vertical join."""
     known = ~np.isnan(best)
@@ -181,7 +325,7 @@ def _incumbent(
     last[xs[idx]] = idx  # later experiments overwrite earlier ones in the same column
     last = np.maximum.accumulate(last)
     cols = np.flatnonzero(last >= 0)
-    ys: IntArray = py(best[last[cols]])
+    ys: IntArray = np.clip(py(best[last[cols]]), 0, canvas.height - 1)
     canvas.dots(cols, ys, "incumbent")
     jumps = np.flatnonzero(ys[1:] != ys[:-1])
     for j in jumps.tolist():  # one join per change of incumbent: few
@@ -190,17 +334,35 @@ def _incumbent(
         canvas.dots(np.full(len(span), cols[j + 1]), span, "incumbent")
 
 
-class MetricPlot(Widget):
-    """The metric over experiments; call `show(feed, changed)` when experiments changed."""
+class MetricPlot(Widget, can_focus=True):
+    """The metric over experiments; call `show(changed)` when experiments changed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move(-1)", "Previous point", show=False),
+        Binding("right", "move(1)", "Next point", show=False),
+        Binding("home", "edge(0)", "First point", show=False),
+        Binding("end", "edge(1)", "Last point", show=False),
+        Binding("enter", "open", "Open", show=False),
+    ]
 
     DEFAULT_CSS = """
     MetricPlot { height: 14; padding: 0 1; }
     """
 
+    class Opened(Message):
+        """The user asked for the experiment under the cursor, or clicked."""
+
+        def __init__(self, experiment: str, experiments: list[str]) -> None:
+            super().__init__()
+            self.experiment = experiment
+            self.experiments = experiments
+
     def __init__(self, feed: Feed, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.feed = feed
         self.series = Series()
+        self.cursor: int | None = None
+        self._frame: Frame | None = None
 
     def show(self, changed: Iterable[str]) -> None:
         self.series.update(self.feed, changed)
@@ -208,7 +370,57 @@ class MetricPlot(Widget):
 
     def reset(self) -> None:
         self.series = Series()
+        self.cursor = None
 
     def render(self) -> Text:
         size = self.content_size
-        return render_plot(self.feed, self.series, size.width, size.height)
+        cursor = self.cursor if self.has_focus else None
+        text, self._frame = render_plot(self.feed, self.series, size.width, size.height, cursor)
+        return text
+
+    def on_focus(self) -> None:
+        if self.cursor is None:
+            self.action_edge(1)
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        measured = self.series.measured()
+        if not measured:
+            return
+        here = self.cursor if self.cursor is not None else measured[-1]
+        later = [i for i in measured if (i > here if delta > 0 else i < here)]
+        if later:
+            self.cursor = later[0] if delta > 0 else later[-1]
+            self.refresh()
+
+    def action_edge(self, end: int) -> None:
+        measured = self.series.measured()
+        if measured:
+            self.cursor = measured[-1] if end else measured[0]
+            self.refresh()
+
+    def action_open(self) -> None:
+        if self.cursor is not None:
+            self._opened(self.cursor)
+
+    def _opened(self, index: int) -> None:
+        ids = [self.series.ids[i] for i in self.series.measured()]
+        self.post_message(self.Opened(self.series.ids[index], ids))
+
+    def on_click(self, event: events.Click) -> None:
+        frame = self._frame
+        if frame is None:
+            return
+        x = (event.x - self.styles.padding.left - frame.axis) * 2
+        y = (event.y - self.styles.padding.top - frame.top) * 4
+        measured = self.series.measured()
+        if not measured or x < 0:
+            return
+        pick = min(measured, key=lambda i: (abs(int(frame.xs[i]) - x), abs(int(frame.ys[i]) - y)))
+        if abs(int(frame.xs[pick]) - x) <= 4:
+            self.cursor = pick
+            self.refresh()
+            self._opened(pick)

@@ -1,23 +1,35 @@
-"""The status line at the top: which run, its state (live, paused, finished and why), how far it
-got, the incumbent against the task's bound, and control commands the engine has not read yet."""
+"""The status line at the top: which run, whether an engine is running it (its lock, not the
+log's age: a dead engine reads dead at once), paused or finished and why, the best against the
+baseline, the share of the gap to the task's bound closed, the budget closest to running out,
+and control commands the engine has not read yet.
+
+What needs a look comes first, since the line is cut at the terminal's width.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 
+from ._budgets import tightest
 from ._caption import Caption
 from ._feed import Feed
-from ._format import duration, metric
+from ._format import duration, metric, signed
 
 QUIET = 60.0
-"""Seconds without an event after which a live run's status says how long it has been quiet."""
+"""Seconds without an event after which a live run's status says how long it has been quiet
+(a long experiment, say)."""
 
 
 def render_status(
-    feed: Feed, *, follow: bool, unread_controls: int, now: float | None = None
+    feed: Feed,
+    *,
+    alive: bool,
+    follow: bool,
+    unread_controls: int,
+    now: float,
 ) -> Text:
-    """`now` is given only while following an unfinished run: then a run that has gone quiet
-    (a long experiment, or an engine that died) says for how long."""
+    """`alive`: an engine holds the run now. `now` is the clock's time: how long a live run has
+    been quiet, how long ago a dead one last wrote, what is left of the wall budget."""
     s = feed.state
     text = Text(no_wrap=True, overflow="ellipsis")
     if not feed.exists:
@@ -26,34 +38,50 @@ def render_status(
     if not s.run_id:
         text.append("no run_started event yet", style="bold yellow")
         return text
-    # What needs a look comes first: the line is cut at the terminal's width.
     text.append(f"{s.config.get('org_name', '?')} ", style="bold")
+    quiet = now - s.last_t
     if s.finished:
         text.append(f"■ finished: {s.finish_reason}", style="bold blue")
+    elif not alive:
+        text.append("✖ no engine", style="bold red")
+        text.append(f" (last event {duration(quiet)} ago; orgloop resume continues it)", "red")
     elif s.paused:
         text.append("❚❚ paused", style="bold red")
-    elif follow:
-        text.append("● live", style="bold green")
     else:
-        text.append("○ not following", style="yellow")
+        text.append("● live", style="bold green")
+        if quiet > QUIET:
+            text.append(f" quiet {duration(quiet)}", style="yellow")
+    if not follow and not s.finished:
+        text.append("  not following", style="yellow")
     if unread_controls:
         plural = "s" if unread_controls > 1 else ""
         text.append(f"  {unread_controls} command{plural} not yet read", style="bold yellow")
-    if now is not None and not s.finished and now - s.last_t > QUIET:
-        text.append(f"  quiet {duration(now - s.last_t)}", style="yellow")
     if feed.bad_lines:
         text.append(f"  {feed.bad_lines} unreadable lines", style="bold red")
-    if s.exhausted and not s.finished:
-        text.append(f"  spent: {', '.join(s.exhausted)}", style="yellow")
-    m = feed.metric
-    text.append(f"  {m.get('name', 'metric')} ")
-    text.append(metric(s.incumbent_metric), style="bold")
-    if s.incumbent_exp:
-        text.append(f" ({s.incumbent_exp})", style="dim")
-    if m.get("bound") is not None:
-        text.append(f" bound {metric(m['bound'])}", style="blue")
+    _figures(feed, text)
+    left = "" if s.finished else tightest(feed, now if alive else None)
+    if left:
+        text.append(f"  {left}", style="yellow" if s.exhausted else "")
     text.append(f"  gen {s.generation}  {s.events} events  {s.run_id}", style="dim")
     return text
+
+
+def _figures(feed: Feed, text: Text) -> None:
+    """best (Δ against the baseline), the baseline, the gap to the bound closed."""
+    s = feed.state
+    text.append(f"  {feed.metric.get('name', 'metric')} ")
+    text.append(metric(s.incumbent_metric), style="bold")
+    base = feed.baseline
+    kept = s.incumbent_exp in s.experiments and not s.experiments[s.incumbent_exp].baseline
+    if kept and s.incumbent_metric is not None and base is not None:
+        delta = s.incumbent_metric - base
+        style = "green" if feed.better(delta) else ""
+        text.append(f" ({s.incumbent_exp}, Δ {signed(delta)})", style=style or "dim")
+    if base is not None:
+        text.append(f"  baseline {metric(base)}", style="dim")
+    closed = feed.gap_closed
+    if closed is not None:
+        text.append(f"  {closed:.0%} of gap to {metric(feed.bound)}", style="blue")
 
 
 class StatusBar(Caption):
@@ -64,6 +92,10 @@ class StatusBar(Caption):
     """
 
     def show(
-        self, feed: Feed, *, follow: bool, unread_controls: int, now: float | None = None
+        self, feed: Feed, *, alive: bool, follow: bool, unread_controls: int, now: float
     ) -> None:
-        self.update(render_status(feed, follow=follow, unread_controls=unread_controls, now=now))
+        self.update(
+            render_status(
+                feed, alive=alive, follow=follow, unread_controls=unread_controls, now=now
+            )
+        )

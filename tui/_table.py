@@ -4,15 +4,19 @@ while on screen, so a run with thousands of experiments opens as fast as one wit
 It is Textual's Line API (a `ScrollView` that draws one line at a time): a sticky header, then
 one line per row. A row's cells come from the `source` callback, asked when the row is first
 drawn and again after `touch(key)`; adding a row stores its key and nothing else. Columns have
-fixed widths (text past them ends in an ellipsis). It does what the app needs and no more: a row
-cursor (arrows, page keys, home/end, click), `Highlighted` when the cursor moves and `Selected`
-on enter or a click on the cursor row. Textual's DataTable measures every cell of every new
-row, which is what made this worth writing.
+fixed widths (text past them ends in an ellipsis), except one that may flex to take what is left;
+when the table is too narrow for them all, the columns it needs least are dropped before the
+flexible one is cut below its minimum. It does what the app needs and no more: a row cursor
+(arrows, page keys, home/end, click), `Highlighted` when the cursor moves, `Selected` on enter or
+a click on the cursor row, and a count of rows added below while the cursor was elsewhere
+(`unseen`). Textual's DataTable measures every cell of every new row, which is what made this
+worth writing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.style import Style
@@ -28,6 +32,35 @@ from textual.strip import Strip
 Cells = tuple[Text, ...]
 PAD = 1
 """Blank cells either side of a column."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    width: int
+    """Its width; for the flexible column, the least it is given before others are dropped."""
+    keep: int = 9
+    """When the table is too narrow, columns with the lowest `keep` go first (ties: the
+    rightmost); a column with the highest is never dropped."""
+    flex: bool = False
+    """Takes the width the other columns leave (one column at most)."""
+
+
+def fit_columns(columns: Sequence[Column], width: int) -> list[tuple[int, int]]:
+    """(index, width) of each column shown at `width` cells, in order."""
+    shown = list(range(len(columns)))
+
+    def need(ids: list[int]) -> int:
+        return sum(columns[i].width + 2 * PAD for i in ids)
+
+    top = max((c.keep for c in columns), default=0)
+    while need(shown) > width:
+        droppable = [i for i in shown if columns[i].keep < top and not columns[i].flex]
+        if not droppable:
+            break
+        shown.remove(min(droppable, key=lambda i: (columns[i].keep, -i)))
+    spare = max(0, width - need(shown))
+    return [(i, columns[i].width + (spare if columns[i].flex else 0)) for i in shown]
 
 
 class _RowMessage(Message):
@@ -81,7 +114,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def __init__(
         self,
-        columns: Sequence[tuple[str, int]],
+        columns: Sequence[Column],
         source: Callable[[str], Cells],
         *,
         follow: bool = True,
@@ -98,9 +131,12 @@ class KeyedTable(ScrollView, can_focus=True):
         self.keys: list[str] = []
         self._index: dict[str, int] = {}
         self._cells: dict[str, Cells] = {}
-        self._width = sum(w + 2 * PAD for _, w in self.columns)
+        self._fitted: tuple[int, list[tuple[int, int]]] = (-1, [])
+        """(width, the columns shown at it)."""
+        self.unseen = 0
+        """Rows added below the cursor since it last stood on the last row."""
         self._pending_size = False
-        self.virtual_size = Size(self._width, 1)
+        self.virtual_size = Size(0, 1)
 
     # ---- rows
     def __contains__(self, key: object) -> bool:
@@ -118,16 +154,18 @@ class KeyedTable(ScrollView, can_focus=True):
         """Append rows (keys already present are refreshed instead), then drop the oldest past
         `limit`."""
         at_end = not self.keys or self.cursor >= len(self.keys) - 1
-        added = False
+        added = 0
         for key in keys:
             if key in self._index:
                 self.touch(key)
                 continue
             self._index[key] = len(self.keys)
             self.keys.append(key)
-            added = True
+            added += 1
         if not added:
             return
+        if not (self.follow and at_end):
+            self.unseen += added
         if self.limit is not None and len(self.keys) > self.limit:
             self._drop(len(self.keys) - self.limit)
         self._resize()
@@ -150,6 +188,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self.scroll_to(y=max(0.0, self.scroll_y - n), animate=False, immediate=True)
 
     def clear(self) -> None:
+        self.unseen = 0
         self.keys.clear()
         self._index.clear()
         self._cells.clear()
@@ -170,11 +209,10 @@ class KeyedTable(ScrollView, can_focus=True):
             self._pending_size = True
             return
         self._pending_size = False
-        self.virtual_size = Size(self._width, len(self.keys) + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.keys) + 1)
 
     def on_resize(self) -> None:
-        if self._pending_size:
-            self._resize()
+        self._resize()
         self.call_after_refresh(self._show_cursor)
 
     # ---- cursor
@@ -183,6 +221,8 @@ class KeyedTable(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 1)
 
     def watch_cursor(self, old: int, new: int) -> None:
+        if new >= len(self.keys) - 1:
+            self.unseen = 0
         self._show_cursor()
         self.refresh()
         if self.keys:
@@ -225,7 +265,7 @@ class KeyedTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if y == 0:
             style = self.get_component_rich_style("keyed-table--header")
-            line = self._line(tuple(Text(name) for name, _ in self.columns), style)
+            line = self._line(tuple(Text(c.name) for c in self.columns), style, width)
         else:
             index = round(self.scroll_y) + y - 1
             if index >= len(self.keys):
@@ -240,14 +280,22 @@ class KeyedTable(ScrollView, can_focus=True):
                 style = self.get_component_rich_style("keyed-table--stripe")
             else:
                 style = self.rich_style
-            line = self._line(cells, style)
+            line = self._line(cells, style, width)
         segments = list(line.render(self.app.console))
         return Strip(segments).extend_cell_length(width, style).crop(0, width)
 
-    def _line(self, cells: Cells, style: Style) -> Text:
+    def shown_columns(self, width: int) -> list[tuple[int, int]]:
+        if self._fitted[0] != width:
+            self._fitted = (width, fit_columns(self.columns, width))
+        return self._fitted[1]
+
+    def _line(self, cells: Cells, style: Style, total: int) -> Text:
         line = Text(style=style, no_wrap=True, end="")
         pad = " " * PAD
-        for cell, (_, width) in zip(cells, self.columns, strict=False):
+        for i, width in self.shown_columns(total):
+            if i >= len(cells):
+                break
+            cell = cells[i]
             text = cell.copy()
             text.truncate(width, overflow="ellipsis")
             text.align(cell.justify if cell.justify in ("right", "center") else "left", width)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from _runs import SIZE, control
+from _runs import SIZE, browse_text, control
 from rich.console import Console
-from textual.widgets import Input, Markdown, Select, Static, TextArea
+from textual.widgets import Input, Select, Static, TextArea
 
 from orgloop.runtime.core.events import read_events
 from orgloop.tui import (
@@ -139,11 +139,39 @@ async def test_enter_opens_a_message_in_full(recorded: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, MessageScreen)
         assert app.screen.msg == kickoff
-        body = app.screen.query_one("#message-body", Markdown)
-        assert body.source.startswith("# Objective")
+        shown = browse_text(app)
+        assert "human → pi   kickoff" in shown and "Objective" in shown
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, MessageScreen)
+
+
+async def test_next_and_previous_step_through_the_rows_and_the_cursor_follows(
+    recorded: Path,
+) -> None:
+    app = OrgloopApp(recorded, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        table = app.query_one(ExperimentsTable)
+        table.move_to("e4")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExperimentScreen)
+        await pilot.press("n", "n", "N", "right")
+        assert app.screen.key == "e6"
+        assert browse_text(app).startswith("e6: ")
+        await pilot.press("left", "escape")
+        await pilot.pause()
+        assert table.cursor_key == "e5"  # the table's cursor is where the modal stopped
+        await pilot.press("2")
+        stream = app.query_one(MessageStream)
+        first = stream.table.keys[0]
+        stream.table.move_to(first)
+        await pilot.press("enter", "N")  # nothing before the first row: it stays
+        await pilot.pause()
+        assert isinstance(app.screen, MessageScreen) and app.screen.key == first
+        await pilot.press("n")
+        assert app.screen.key == stream.table.keys[1]
 
 
 async def test_clicking_a_row_twice_opens_the_experiment(recorded: Path) -> None:
@@ -159,8 +187,8 @@ async def test_clicking_a_row_twice_opens_the_experiment(recorded: Path) -> None
         await pilot.click(ExperimentsTable, offset=(2, row))
         await pilot.pause()
         assert isinstance(app.screen, ExperimentScreen)
-        text = app.screen.text
-        assert "+BATCH = 64" in text and "**decision** keep" in text
+        text = browse_text(app)
+        assert "+BATCH = 64" in text and "decision keep" in text
 
 
 async def test_following_applies_appended_events_and_waits_for_a_torn_line(live: Path) -> None:

@@ -1,79 +1,40 @@
-"""The app on a real terminal: `python -m orgloop.tui RUN` in a detached tmux session, keys sent
-with `send-keys`, the screen read back with `capture-pane`."""
+"""The app on a real terminal (tmux): `python -m orgloop.tui RUN` on a recorded run, and
+`orgloop run --tui` on a real one."""
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _runs import control
+from _runs import OFFLINE, control, small_org
+from _terminal import Terminal, wait_for
+
+from orgloop.runtime.core.lock import RunLock
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
-class Terminal:
-    """One tmux server of our own (its own socket), one 120×40 session in it."""
-
-    def __init__(self, command: str) -> None:
-        self.socket = f"orgloop-tui-test-{os.getpid()}"
-        self.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
-        self.path = self.tmux("display-message", "-p", "#{socket_path}").strip()
-
-    def tmux(self, *args: str) -> str:
-        # pytest sets COLUMNS and LINES; left in the server's environment they would tell the
-        # app its terminal is 80×24 whatever the pane's size.
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-        out = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10, env=env
-        )
-        return out.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "app")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "app", *keys)
-
-    def alive(self) -> bool:
-        return "app" in self.tmux("list-sessions", "-F", "#{session_name}")
-
-    def close(self) -> None:
-        self.tmux("kill-server")
-        if self.path:  # the server leaves its socket file behind
-            Path(self.path).unlink(missing_ok=True)
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def terminal(live: Path) -> Iterator[Terminal]:
-    term = Terminal(f"{shlex.quote(sys.executable)} -m orgloop.tui {shlex.quote(str(live))}")
-    try:
-        yield term
-    finally:
-        term.close()
+    """The app on the live cut, with this process holding the run's lock as its engine would."""
+    with RunLock(live):
+        term = Terminal(f"{shlex.quote(sys.executable)} -m orgloop.tui {shlex.quote(str(live))}")
+        try:
+            yield term
+        finally:
+            term.close()
 
 
 def test_the_app_runs_on_a_real_terminal(terminal: Terminal, live: Path) -> None:
     # The footer is the last thing drawn, and only once the app has the terminal's full size.
     wait_for(lambda: "p Pause" in terminal.screen(), "the app")
     screen = terminal.screen()
-    assert "● live" in screen and "experiments  6 / 10" in screen and "trainer" in screen
+    assert "● live" in screen and "exp 6/10" in screen and "trainer" in screen
     terminal.keys("2")
     wait_for(lambda: "kickoff" in terminal.screen(), "the message stream")
     terminal.keys("p")
@@ -82,3 +43,41 @@ def test_the_app_runs_on_a_real_terminal(terminal: Terminal, live: Path) -> None
     wait_for(lambda: "1 command not yet read" in terminal.screen(), "the status line")
     terminal.keys("q")
     wait_for(lambda: not terminal.alive(), "the app to quit")
+
+
+def test_run_tui_leaves_nothing_on_the_screen_but_the_app(tmp_path: Path) -> None:
+    """Nothing else writes while the app owns the terminal: every frame is the app's (status line
+    on top, tab bar under it, footer at the bottom), and a full repaint of the finished run's
+    screen changes nothing. After quitting, the closing summary is on the normal screen."""
+    org = small_org(tmp_path / "org", experiments=3, baseline_runs=1)
+    python = shlex.quote(sys.executable)
+    command = f"{python} -m orgloop run {shlex.quote(str(org))} --tui; echo exit $?; sleep 60"
+    term = Terminal(command, env={"TINYLM_BUDGET": "0.01", **OFFLINE})
+    try:
+        frames: list[str] = []
+
+        def finished() -> bool:
+            frames.append(term.screen())
+            return "■ finished" in frames[-1]
+
+        wait_for(finished, "the run to finish under the app", timeout=120)
+        # From its first whole frame (the footer is drawn last) to the end of the run.
+        up = next(i for i, f in enumerate(frames) if " q Quit" in f.split("\n")[-1])
+        app_frames = frames[up:]
+        assert len(app_frames) >= 3, frames[-1]
+        for frame in app_frames:
+            rows = frame.split("\n")
+            assert rows[0].startswith(" tinylm "), frame
+            assert rows[1].startswith(" Org [1]  Messages [2]"), frame
+            assert " q Quit" in rows[-1], frame
+        before = term.screen()
+        term.tmux("resize-window", "-t", "app", "-x", "119")
+        wait_for(lambda: term.screen() != before, "the repaint at 119 columns")
+        term.tmux("resize-window", "-t", "app", "-x", "120")
+        wait_for(lambda: term.screen() == before, "the repaint to match the screen")
+        term.keys("q")
+        wait_for(lambda: "exit 0" in term.screen(), "the app to quit and the run to end")
+        after = term.screen()
+        assert "done (experiment budget spent)" in after and "results:" in after
+    finally:
+        term.close()
