@@ -1,9 +1,9 @@
 """Whether an engine is running the run: the engine's own word, not the log's age.
 
-An engine holds an exclusive lock on `RUN/engine.lock` for its whole life and the kernel drops it
-the moment the process dies (`orgloop.runtime.core.lock`), so a probe tells a live run from a dead one
-at once, however long the last experiment has been quiet. The probe takes a shared lock without
-waiting and lets go of it; it is repeated at most every `EVERY` seconds.
+An engine holds an exclusive lock on `RUN/engine.lock` for its whole life and the kernel drops
+it the moment the process dies (`orgloop.runtime.core.lock`), so a probe tells a live run from a
+dead one at once, however long the last experiment has been quiet. The probe takes a shared lock
+without waiting and lets go of it; it is repeated at most every `EVERY` seconds.
 
 It does not see engines on other machines sharing the folder over NFS (flock there is only as
 good as the server's), and a run recorded before engines took the lock reads as having none.

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orgloop.runtime.engine import Engine
 from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.engine import Engine
 from orgloop.runtime.scaffold import init_org
 
 CORE = {f"orgloop.runtime.core.{name}" for name in ("events", "state", "lock", "errors")}
