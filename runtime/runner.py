@@ -111,8 +111,6 @@ def run(
         if note:
             stderr.write(f"note: {note}\n")
             stderr.flush()
-        if not tui:
-            progress.say(f"watch it: orgloop watch {_shown(engine.run_dir)}")
         return _drive(engine, progress, tui, stdout, stderr)
 
 
@@ -163,6 +161,7 @@ def _drive(engine: Engine, progress: Progress, tui: bool, stdout: Output, stderr
     stdout.on_lost = lost
     progress.know(engine.state)
     if not tui:  # the TUI owns the terminal until it quits; nothing else may write to it
+        progress.say(f"watch it: orgloop watch {rel}")
         _listen(engine, progress)
     try:
         if tui:

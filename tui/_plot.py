@@ -5,11 +5,13 @@ x is the experiment's place in start order (failed ones keep their place, with n
 ticks naming experiments; y is the metric with round ticks, over the range `_scale.value_range`
 picks: the baselines, the kept experiments and the incumbent always, outliers not (they are drawn
 on the edge and counted). The task's bound is a dashed line when it is near that range and a note
-in the legend when it is far. A cell takes the colour of the most telling thing in it: kept
+in the legend when it is far; outliers sit on the top or bottom edge and the legend counts
+them. A cell takes the colour of the most telling thing in it: kept
 points, then the incumbent line (so it shows through a crowd of discards), then baselines,
 undecided and discarded points. Where there are more experiments than dot columns, points are one
-dot each, not a 2×2 marker, so a crowd does not fill every cell. Org edits are marked on the x
-axis (◆ kept, ◇ reverted, ◈ waiting) with a faint line up the plot.
+dot each, not a 2×2 marker, so a crowd does not fill every cell, and kept points take the
+incumbent's colour (they sit on its steps; in green they would be all the line shows). Org edits
+are marked on the x axis (◆ kept, ◇ reverted, ◈ waiting) with a faint line up the plot.
 
 It is focusable: ← → (Home, End) move a cursor from experiment to experiment and the legend
 line says what is under it; enter, or a click on a point, asks for it (`MetricPlot.Opened`).
@@ -174,25 +176,25 @@ def _scales(feed: Feed, series: Series) -> tuple[float, float, float | None, boo
 def _legend(
     feed: Feed, bound: float | None, drawn: bool, above: int, below: int, failed: int
 ) -> Text:
+    """What the picture leaves out first (a far bound, outliers, failures), then the key: at a
+    narrow width the key is what gets cut."""
     head = Text(no_wrap=True, overflow="ellipsis", end="")
     head.append(f"{feed.metric.get('name', 'metric')} ({feed.metric.get('goal', 'minimize')})  ")
     head.stylize("bold")
+    if bound is not None and not drawn:
+        head.append(f"bound {metric(bound)} off scale {'↓' if feed.minimize else '↑'}  ", "blue")
+    if above or below:
+        off = "  ".join(f"{n} {w}" for n, w in ((above, "above ↑"), (below, "below ↓")) if n)
+        head.append(f"{off}  ", style="yellow")
+    if failed:
+        head.append(f"{failed} failed (no dot)  ", style="red")
     for layer, label in (("keep", "kept"), ("discard", "discarded"), ("baseline", "baseline")):
         head.append("● ", style=LAYER_STYLE[layer])
         head.append(f"{label}  ")
     head.append("━ incumbent  ", style=LAYER_STYLE["incumbent"])
-    head.append("◆ org edit  ", style="magenta")
-    if bound is not None:
-        if drawn:
-            head.append(f"┅ bound {metric(bound)}  ", style=LAYER_STYLE["bound"])
-        else:
-            where = "below" if bound < 0 or feed.minimize else "above"
-            head.append(f"bound {metric(bound)} off the scale ({where})  ", "blue")
-    if above or below:
-        off = " ".join(f"{n} {w}" for n, w in ((above, "above ↑"), (below, "below ↓")) if n)
-        head.append(f"{off} (outliers on the edge)  ", style="yellow")
-    if failed:
-        head.append(f"{failed} failed (no dot)", style="red")
+    if bound is not None and drawn:
+        head.append(f"┅ bound {metric(bound)}  ", style=LAYER_STYLE["bound"])
+    head.append("◆ org edit", style="magenta")
     return head
 
 
@@ -242,7 +244,10 @@ def render_plot(
         canvas.dots(x, np.full(len(x), py(np.array([bound]))[0]), "bound")
     _incumbent(canvas, xs, best, py)
     layers = np.array(series.layer, dtype=np.int64)
-    if len(values) > canvas.width // 2:  # a crowd: one dot each
+    if len(values) > canvas.width // 2:
+        # A crowd: one dot each, and kept points (which sit on the incumbent's steps) take the
+        # line's colour, or in a long run the kept colour would be all the line shows.
+        layers = np.where(layers == LAYERS.index("keep"), LAYERS.index("incumbent"), layers)
         canvas.dots(xs[measured], ys[measured], layers[measured])
     else:
         canvas.markers(xs[measured], ys[measured], layers[measured])
@@ -412,10 +417,10 @@ class MetricPlot(Widget, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         frame = self._frame
-        if frame is None:
+        at = event.get_content_offset(self)
+        if frame is None or at is None:
             return
-        x = (event.x - self.styles.padding.left - frame.axis) * 2
-        y = (event.y - self.styles.padding.top - frame.top) * 4
+        x, y = (at.x - frame.axis) * 2, (at.y - frame.top) * 4
         measured = self.series.measured()
         if not measured or x < 0:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,55 @@ def browse_text(app: App[Any]) -> str:
     head = screen.query_one("#browse-head", Static).content
     body = screen.query_one("#browse-body", Static).content
     return text_of(head) + text_of(body)
+
+
+class LogWriter:
+    """Writes a run folder's events.jsonl event by event, numbered and timed as the engine does."""
+
+    def __init__(self, run: Path, t0: float = 1_767_268_800.0) -> None:
+        self.run = run
+        run.mkdir(parents=True, exist_ok=True)
+        self.path = run / "events.jsonl"
+        self.seq = 0
+        self.t = t0
+        self.experiments = 0
+
+    def emit(self, kind: str, data: dict[str, Any], dt: float = 1.0) -> None:
+        line = json.dumps({"seq": self.seq, "t": self.t, "kind": kind, "data": data})
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+        self.seq += 1
+        self.t += dt
+
+    def start(self, bound: float | None = 0.6, budget: dict[str, Any] | None = None) -> None:
+        metric = {"name": "val_bpb", "goal": "minimize", "bound": bound}
+        self.emit(
+            "run_started",
+            {
+                "run_id": "test",
+                "org": str(self.run / "no-org"),
+                "org_name": "tinylm",
+                "branch": "b",
+                "base": "0" * 40,
+                "slots": 1,
+                "metric": metric,
+                "budget": budget or {"experiments": 1000},
+            },
+        )
+
+    def experiment(
+        self, metric: float | None, verdict: str = "", *, baseline: bool = False, inc: float = 0
+    ) -> str:
+        """One experiment from start to finish (and its decision, when `verdict` is given)."""
+        self.experiments += 1
+        exp = f"e{self.experiments}"
+        self.emit(
+            "experiment_started",
+            {"id": exp, "turn": f"t{exp}", "message": f"m{exp}", "baseline": baseline},
+        )
+        status = "ok" if metric is not None else "crash"
+        self.emit("experiment_finished", {"id": exp, "status": status, "metric": metric})
+        if verdict:
+            data = {"experiment": exp, "verdict": verdict, "commit": "c" * 40}
+            self.emit("decision", {**data, "incumbent_metric": inc})
+        return exp
