@@ -195,6 +195,27 @@ class Fields:
             return default
         return value
 
+    def whole_or(self, key: str, word: str, default: int, *, minimum: int = 1) -> int | str:
+        """A whole number of at least `minimum`, or the text `word` (`replicas: auto`)."""
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if value == word:
+            return word
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._bad(
+                key, f"a whole number or {word}", value, f"e.g. `{key}: 2` or `{key}: {word}`"
+            )
+            return default
+        if value < minimum:
+            self.error(
+                self.line_of(key),
+                f"`{self.prefix}{key}` must be at least {minimum}, or {word}",
+                f"e.g. `{key}: {minimum}` or `{key}: {word}`",
+            )
+            return default
+        return value
+
     def number(self, key: str, default: float | None) -> float | None:
         value = self.data.get(key)
         if value is None:

@@ -193,6 +193,9 @@ class Role:
     template: bool = True
     """The body is a Jinja template (orgloop roles, or `template: true`). A plain Claude Code
     agent's body is its prompt word for word, braces and all."""
+    replicas: int | Literal["auto"] = 1
+    """How many turns of this role may run at once, each with its own message and context;
+    `auto`: as many as keep the experiment slots fed, from the measured think and train times."""
 
     def receivers(self, kind: str) -> tuple[str, ...]:
         for s in self.sends:

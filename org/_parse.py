@@ -62,6 +62,7 @@ _ROLE_KEYS = {
     *_NATIVE_KEYS,
     "disallowedTools",
     "permissionMode",
+    "replicas",
 }
 
 
@@ -283,6 +284,13 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
                 "permission-mode",
             )
         )
+    replicas = f.whole_or("replicas", "auto", 1)
+    if kind == "sandbox" and f.has("replicas"):
+        f.error(
+            f.line_of("replicas"),
+            "`replicas` is for agent roles: a sandbox role runs one experiment per slot",
+            "remove it; `experiment.parallel` in ORG.md sets the slots",
+        )
     return Role(
         path=path,
         name=name,
@@ -303,6 +311,7 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
         permission_mode=mode,
         native=native,
         template=f.boolean("template", native),
+        replicas="auto" if replicas == "auto" else int(replicas),
     )
 
 

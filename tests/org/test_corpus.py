@@ -97,6 +97,25 @@ CORPUS_CASES = [
     ),
     Case("entry_missing", "ORG.md:3", "error: entry role 'boss' is not a role"),
     Case(
+        "replicas_word",
+        "roles/engineer.md:5",
+        "error: `replicas` must be a whole number or auto, got the text 'many'",
+        hint="e.g. `replicas: 2` or `replicas: auto`",
+    ),
+    Case(
+        "replicas_yaml11",
+        "roles/engineer.md:5",
+        "error: `replicas` must be a whole number or auto, got the boolean true",
+        hint="YAML 1.1 reads yes/no/on/off/true/false as booleans",
+    ),
+    Case("replicas_zero", "roles/engineer.md:5", "error: `replicas` must be at least 1, or auto"),
+    Case(
+        "replicas_sandbox",
+        "roles/trainer.md:5",
+        "error: `replicas` is for agent roles: a sandbox role runs one experiment per slot",
+        hint="`experiment.parallel` in ORG.md sets the slots",
+    ),
+    Case(
         "bad_tag",
         "ORG.md:5",
         "error: frontmatter is not valid YAML: cannot read int value: "
