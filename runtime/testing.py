@@ -3,7 +3,8 @@
 - `FunctionBrain(fn)`: a policy written inline — `fn(ctx)` (sync or async) calls tools.
 - `NoopBrain`: does nothing; every turn ends without a message.
 - `InstantExecutor(score)`: "runs" an experiment by committing its files and scoring them with
-  `score(files, base_text)` — no subprocess, so engine tests and benchmarks measure the engine.
+  `score(files)` — no subprocess, so engine tests and benchmarks measure the engine. The score is
+  the metric (status ok), None (a crash), or (status, metric) for any other outcome.
 - `RecordingRun(org)`: a `Run` with no engine behind it, for desks, toolboxes and brains tested
   on their own: events are folded into its state and kept in a list; nothing is written.
 """
@@ -44,7 +45,7 @@ class NoopBrain:
         return None
 
 
-Score = Callable[[dict[str, str]], float | None]
+Score = Callable[[dict[str, str]], float | tuple[str, float | None] | None]
 
 
 class InstantExecutor:
@@ -66,8 +67,10 @@ class InstantExecutor:
         for path in git.run("ls-tree", "-r", "--name-only", commit).split():
             if path.endswith(".py"):
                 files[path] = git.show(commit, path)
-        metric = self.score(files)
-        status = self.status if metric is not None else "crash"
+        scored = self.score(files)
+        status, metric = scored if isinstance(scored, tuple) else (self.status, scored)
+        if metric is None and status == "ok":
+            status = "crash"
         diff = git.run("diff", spec.base, commit)  # as LocalExecutor's: the critic reads it
         return ExperimentResult(
             status, metric, commit=commit, seconds=0.0, diff=diff, hardware="instant"
