@@ -31,6 +31,7 @@ from typing import Any, Literal
 from ..org import Metric, load_org
 from ._text import clip
 from .core.events import KINDS, Event
+from .core.ledger import best_commit
 from .core.lock import holder
 from .core.state import FAILED, OK, ExperimentRecord, RunState
 
@@ -311,7 +312,7 @@ def render_markdown(s: RunSummary) -> str:
         "",
         f"- Baseline: {_f(s.baseline)} (mean of {len(st.baselines)} run(s))",
         f"- Best: {_f(s.best)} ({s.best_experiment or 'the baseline'}) at commit "
-        f"`{st.incumbent[:12] or '?'}` on branch `{st.branch or '?'}`",
+        f"`{best_commit(st)[:12] or '?'}` on branch `{st.branch or '?'}`",
         f"- Gap closed: {_pct(s.gap_closed)} of the gap from the baseline to the bound",
         f"- Kept: {len(s.kept)} of {len(st.decided())} decided experiments "
         f"({len(st.candidates())} candidates run)",

@@ -31,6 +31,7 @@ from ._preflight import preflight, repo_note
 from ._show import display_path
 from .brains import default_brain_name, make_brain
 from .core.events import Event, read_events
+from .core.ledger import best_commit
 from .engine import NO_BASELINE, Engine
 from .progress import Progress
 from .scaffold import init_org
@@ -227,8 +228,8 @@ def _closing(engine: Engine, progress: Progress) -> int:
         f"  events:   {rel}/events.jsonl   (controls: {rel}/control.jsonl)",
         f"  results:  {rel}/results.tsv",
         f"  diffs:    {rel}/experiments/<id>/diff.patch and log.txt",
-        f"  best:     branch {state.branch} at {state.incumbent[:7]} "
-        f"(git -C {engine.org.root} show {state.branch}:"
+        f"  best:     branch {state.branch} at {best_commit(state)[:7]} "
+        f"(git -C {engine.org.root} show {best_commit(state)[:7]}:"
         f"{engine.org.program.experiment.editable[0]})",
     ]
     if report_line:

@@ -65,9 +65,11 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
                     f"{value}: {_flow(space[knob])} -> {_flow(spec)}. Evidence: {e.id}; {before}",
                 )
         tries: dict[str, list[str]] = {}
+        seen: set[tuple[str, str]] = set()
         for e, knob, _ in changes:
-            if knob in space:
-                tries.setdefault(knob, []).append(e.id)
+            if knob in space and (e.base, e.description) not in seen:
+                seen.add((e.base, e.description))  # the same change from the same incumbent
+                tries.setdefault(knob, []).append(e.id)  # is one try, however often it ran
         kept = {k for e, k, _ in changes if e.decision == "keep"}
         dead = [k for k, ids in tries.items() if len(ids) >= int(policy.get("min_trials", 2))]
         for knob in sorted((k for k in dead if k not in kept), key=lambda k: -len(tries[k])):
@@ -161,7 +163,10 @@ def _narrowed(spec: Any, value: Any, factor: float) -> dict[str, Any] | None:
 
 
 def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    """`value` as one line of flow-style YAML. A bare scalar is dumped as a document of its own,
+    which PyYAML ends with the `...` marker: that marker must not land inside the policy block."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("\n...").strip()
 
 
 # ---- editing the ```policy fence as text (the rest of the file stays byte-identical)

@@ -105,9 +105,14 @@ class OfflineBrain:
             edit = ctx.call(
                 "edit_file", path=target, old_string=m.group(0), new_string=f"{knob} = {new_text}"
             )
-            if edit.ok:
-                ctx.call("send", kind="experiment", body=f"{knob} {old_text} -> {new_text}")
+            if not edit.ok:
+                continue
+            sent = ctx.call("send", kind="experiment", body=f"{knob} {old_text} -> {new_text}")
+            if sent.ok:
                 return
+            # refused (a repeat of a change already tried from this incumbent): undo the edit
+            # and try the next knob
+            ctx.call("edit_file", path=target, content=source.content)
         ctx.call("send", kind="question", body="No knob in my space can be changed in this file.")
 
     # ---- critic and reviewer

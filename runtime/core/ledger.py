@@ -105,6 +105,16 @@ def results_tsv(state: RunState, org: Org) -> str:
     return "\n".join(rows) + "\n"
 
 
+def best_commit(state: RunState) -> str:
+    """The commit on the run branch that holds the best result: the keep commit of the incumbent
+    experiment, or the run's base when nothing was kept. Not the branch head, which a later org
+    edit moves past it."""
+    e = state.experiments.get(state.incumbent_exp)
+    if e is not None and not e.baseline and e.branch_commit:
+        return e.branch_commit
+    return str(state.config.get("base") or state.incumbent)
+
+
 def run_summary(state: RunState, org: Org) -> dict[str, Any]:
     """The closing figures: baseline, best, its commit, the share of the gap to the bound closed."""
     s, metric = state, org.program.metric
@@ -119,7 +129,7 @@ def run_summary(state: RunState, org: Org) -> dict[str, Any]:
         "baseline": base,
         "best": best,
         "best_experiment": s.incumbent_exp,
-        "best_commit": s.incumbent,
+        "best_commit": best_commit(s),
         "gap_closed": closed,
         "experiments": len(s.candidates()),
         "kept": sum(1 for e in s.candidates() if e.decision == "keep"),

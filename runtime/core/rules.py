@@ -1,10 +1,11 @@
 """The rules the toolbox enforces for the engine, as pure functions of the org and the run state:
-what may be sent (experiment budget, visits per edge) and what may be kept (finished, ok, and
-better than the incumbent by more than the measured noise), which budgets are spent, and which
-files a role may edit."""
+what may be sent (experiment budget, visits per edge, no change twice from the same incumbent) and
+what may be kept (finished, ok, and better than the incumbent by more than the measured noise),
+which budgets are spent, and which files a role may edit."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ...org import Org, Role
@@ -27,6 +28,43 @@ def refuse_send(
     )
     if limits and sent >= min(limits):
         return f"edge {role.name} -{kind}-> {to} is at its limit of {min(limits)} messages"
+    return ""
+
+
+def refuse_repeat(
+    org: Org, state: RunState, base: str, files: Mapping[str, Any], pending: list[dict[str, Any]]
+) -> str:
+    """Why a candidate may not go to a slot because it was tried already: its files, written
+    against the incumbent `base`, equal those of an experiment sent from that same incumbent
+    (queued, running or measured, or sent earlier in this turn). '' when the change is new.
+
+    The refusal names the experiment it repeats and its score, so the proposer learns from the
+    run instead of spending a slot to learn it again. The same change from another incumbent is a
+    new experiment: it answers another question."""
+    if any(s["data"].get("base") == base and s["data"].get("files") == files for s in pending):
+        return "this change was already sent this turn; send a different one"
+    started = {e.message: e for e in state.experiments.values()}
+    for mid, msg in state.messages.items():
+        d = msg.data
+        if msg.kind != "experiment" or d.get("baseline") or d.get("confirm"):
+            continue
+        if d.get("base") != base or d.get("files") != files:
+            continue
+        exp = started.get(mid)
+        if exp is None and mid not in state.pending:
+            continue  # sent by a turn that never completed: it never happened
+        same = f"from the same incumbent ({base[:7]})"
+        if exp is None:
+            return f"this change repeats one queued for a slot {same}: {msg.body!r}; send another"
+        if not exp.finished:
+            return f"this change repeats {exp.id} ({exp.description}) {same}, still running"
+        name = org.program.metric.name
+        score = f"{name} {exp.metric:.6f}" if exp.metric is not None else "no metric"
+        outcome = exp.decision or ("undecided" if exp.status == OK else exp.status)
+        return (
+            f"this change repeats {exp.id} ({exp.description}) {same}, which scored {score} "
+            f"({outcome}); try a different change"
+        )
     return ""
 
 

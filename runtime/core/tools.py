@@ -341,6 +341,9 @@ class Toolbox:
             data.update(files=dict(self.edits), base=state.incumbent)
             if not self.edits:
                 return ToolResult(False, "no edits to test: use edit_file before sending")
+            repeat = rules.refuse_repeat(org, state, data["base"], data["files"], self.sent)
+            if repeat:
+                return ToolResult(False, repeat)
         self.sent.append({"kind": kind, "receiver": to, "body": str(body), "data": data})
         return ToolResult(True, f"sent {kind} to {to}")
 

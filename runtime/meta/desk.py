@@ -207,6 +207,8 @@ class MetaDesk:
                 reason = f"{path} changed since this turn read it, and the edits conflict"
         if not reason and merged is not None:
             org, reason = candidate(ws, state.incumbent, path, merged)
+            if reason:  # the findings point into the proposed text, not the user's file
+                reason = f"the proposed edit of {path} leaves the org unable to run: {reason}"
             reason = reason or self._protected_change(org, path)
         if reason or merged is None:
             self._reject(role.name, sorted(edits), reason, turn)

@@ -215,3 +215,17 @@ def test_an_unreadable_folder_is_a_clear_error(tmp_path: Path, content: bytes | 
         write_report(tmp_path)
     with pytest.raises(ReportError, match="no such run folder"):
         write_report(tmp_path / "absent")
+
+
+def test_the_best_commit_is_the_keep_not_a_later_org_edit(tmp_path: Path) -> None:
+    edit = {"file": "roles/pi.md", "commit": "c5", "generation": 1, "author": "meta"}
+    write_log(tmp_path, [
+        started("minimize", 0.5), *measured("e1", 2.0, True), *measured("e2", 1.5),
+        ("decision", {"experiment": "e2", "verdict": "keep", "commit": "c3keep"}),
+        ("org_edited", edit), *measured("e3", 1.8),
+        ("decision", {"experiment": "e3", "verdict": "discard", "commit": ""}),
+    ])  # fmt: skip
+    result = write_report(tmp_path)
+    assert result.summary.state.incumbent == "c5"  # the branch head is the edit...
+    text = (tmp_path / "report.md").read_text()
+    assert "(e2) at commit `c3keep` on branch `b`" in text  # ...the best is the keep

@@ -48,3 +48,40 @@ def test_an_offline_run_commits_a_meta_edit_with_its_evidence(
     assert next(g.commit for g in gens if g.author == "meta") == commit
     text = format_history(gens)
     assert f"gen {edit['generation']}" in text and commit[:7] in text
+
+
+def _meta_turn(tmp_path: Path, changes: list[str]) -> str:
+    """The offline meta's rationale after a window of discarded `changes` from one incumbent."""
+    from orgloop.org import load_org
+    from orgloop.runtime.brains._policy_edit import offline_proposal
+    from orgloop.runtime.brains.base import TurnContext
+    from orgloop.runtime.core.state import Message
+    from orgloop.runtime.core.tools import Toolbox
+    from orgloop.runtime.testing import RecordingRun
+
+    root = init_org(tmp_path / "org")
+    org = load_org(root)
+    run, head = RecordingRun(org), Git(root).head()
+    run.emit("run_started", {"run_id": "r", "branch": "b", "base": head})
+    run.emit("experiment_started", {"id": "e1", "turn": "t", "message": "m", "baseline": True})
+    run.emit("experiment_finished", {"id": "e1", "status": "ok", "metric": 2.0})
+    ids = []
+    for i, change in enumerate(changes, start=2):
+        ids.append(f"e{i}")
+        run.emit("experiment_started", {"id": f"e{i}", "turn": "t", "message": "m",
+                                        "description": change, "base": head})  # fmt: skip
+        run.emit("experiment_finished", {"id": f"e{i}", "status": "ok", "metric": 2.1})
+        run.emit("decision", {"experiment": f"e{i}", "verdict": "discard", "commit": ""})
+    meta = org.roles["meta"]
+    window = Message("m9", "human", "meta", "window", "", {"experiments": ids, "window": 1}, None)
+    ctx = TurnContext(org=org, role=meta, message=window, render=lambda: "", ledger={},
+                      state=run.state, box=Toolbox(run, meta, "t9"), seed="0")  # fmt: skip
+    proposal = offline_proposal(ctx)
+    return proposal[2] if proposal else ""
+
+
+def test_a_change_run_twice_from_one_incumbent_counts_as_one_try(tmp_path: Path) -> None:
+    twice = _meta_turn(tmp_path / "a", ["INIT_SCALE 1.0 -> 3", "INIT_SCALE 1.0 -> 3"])
+    assert "INIT_SCALE was tried" not in twice
+    two = _meta_turn(tmp_path / "b", ["INIT_SCALE 1.0 -> 3", "INIT_SCALE 1.0 -> 0.5"])
+    assert "INIT_SCALE was tried 2 times (e2, e3) and never kept" in two

@@ -146,3 +146,21 @@ def test_an_inline_policy_brain_is_all_a_test_needs(tmp_path: Path) -> None:
     )
     asyncio.run(engine.run())
     assert seen == ["pi"]
+
+
+def test_the_engineer_never_sends_a_change_twice_from_the_same_incumbent(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org", experiments=10)
+    path = root / "roles" / "engineer.md"  # a space so small that a repeat is near certain
+    text = path.read_text()
+    start, end = text.index("space:\n"), text.index("```\n", text.index("space:\n"))
+    small = "space:\n  ACT: {choice: [tanh, relu, gelu]}\n  BATCH: {choice: [64, 128]}\n"
+    path.write_text(text[:start] + small + text[end:])
+    Git(root).commit_all("a small space")
+    engine = offline_run(root)
+    seen: dict[tuple[str, str], str] = {}
+    for e in engine.state.candidates():
+        d = engine.state.messages[e.message].data
+        key = (d["base"], d["files"]["train.py"])
+        assert key not in seen, f"{e.id} repeats {seen[key]}"
+        seen[key] = e.id
+    assert len(seen) >= 3

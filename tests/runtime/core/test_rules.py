@@ -131,3 +131,60 @@ def test_who_may_edit_what(org: Org) -> None:
     assert rules.editable_for(org, org.roles["engineer"]) == org.program.experiment.editable
     assert rules.protected(org) == (*org.program.experiment.protected, "ORG.md")
     assert Path(org.root, "prepare.py").exists()
+
+
+# ---- no change twice from the same incumbent
+def sent_change(log: Log, files: dict[str, str], base: str = "c0", body: str = "LR 1 -> 2") -> str:
+    mid = f"m{len(log.events)}"
+    log.add("message_sent", id=mid, sender="engineer", receiver="trainer", kind="experiment",
+            body=body, data={"files": files, "base": base}, turn=None)  # fmt: skip
+    return mid
+
+
+def ran(log: Log, exp: str, mid: str, metric: float | None, verdict: str = "") -> None:
+    log.add("experiment_started", id=exp, turn="t", message=mid, baseline=False,
+            description="LR 1 -> 2", base="c0")  # fmt: skip
+    if metric is not None or verdict:
+        status = "ok" if metric is not None else "crash"
+        log.add("experiment_finished", id=exp, status=status, metric=metric)
+    if verdict:
+        log.add("decision", experiment=exp, verdict=verdict, commit="")
+
+
+def test_a_change_already_measured_from_the_same_incumbent_is_refused(org: Org) -> None:
+    log = baselined(2.0)
+    ran(log, "e2", sent_change(log, {"train.py": "LR = 2\n"}), 1.875, "discard")
+    why = rules.refuse_repeat(org, log.state(), "c0", {"train.py": "LR = 2\n"}, [])
+    assert "repeats e2 (LR 1 -> 2)" in why and "val_bpb 1.875000 (discard)" in why
+
+
+def test_a_change_still_running_or_queued_is_refused(org: Org) -> None:
+    log = baselined(2.0)
+    ran(log, "e2", sent_change(log, {"train.py": "A\n"}), None)
+    sent_change(log, {"train.py": "B\n"}, body="LR 1 -> 3")
+    state = log.state()
+    assert "repeats e2" in rules.refuse_repeat(org, state, "c0", {"train.py": "A\n"}, [])
+    assert "still running" in rules.refuse_repeat(org, state, "c0", {"train.py": "A\n"}, [])
+    assert "'LR 1 -> 3'" in rules.refuse_repeat(org, state, "c0", {"train.py": "B\n"}, [])
+
+
+def test_the_same_change_from_another_incumbent_or_a_new_change_may_go(org: Org) -> None:
+    log = baselined(2.0)
+    ran(log, "e2", sent_change(log, {"train.py": "LR = 2\n"}), 1.5, "keep")
+    state = log.state()
+    assert rules.refuse_repeat(org, state, "c9", {"train.py": "LR = 2\n"}, []) == ""
+    assert rules.refuse_repeat(org, state, "c0", {"train.py": "LR = 3\n"}, []) == ""
+
+
+def test_a_change_sent_twice_in_one_turn_is_refused(org: Org) -> None:
+    pending = [{"kind": "experiment", "receiver": "trainer", "body": "x",
+                "data": {"files": {"train.py": "A\n"}, "base": "c0"}}]  # fmt: skip
+    why = rules.refuse_repeat(org, baselined(2.0).state(), "c0", {"train.py": "A\n"}, pending)
+    assert "already sent this turn" in why
+
+
+def test_a_message_of_a_turn_that_never_completed_is_not_a_repeat(org: Org) -> None:
+    log = baselined(2.0)
+    log.add("message_sent", id="m99", sender="engineer", receiver="trainer", kind="experiment",
+            body="x", data={"files": {"train.py": "A\n"}, "base": "c0"}, turn="t7")  # fmt: skip
+    assert rules.refuse_repeat(org, log.state(), "c0", {"train.py": "A\n"}, []) == ""

@@ -67,3 +67,35 @@ def test_protected_and_non_editable_files_are_refused(run: RecordingRun) -> None
 def test_bad_arguments_are_a_result_not_an_exception(run: RecordingRun) -> None:
     result = box(run, "engineer").call("read_file", {"path": "train.py", "bogus": 1})
     assert not result.ok and "bad arguments for read_file" in result.content
+
+
+def test_sending_a_change_the_run_has_measured_names_it_and_its_score(run: RecordingRun) -> None:
+    first = box(run, "engineer")
+    text = first.call("read_file", {"path": "train.py"}).value
+    changed = text.replace("LR = 0.003", "LR = 0.01")
+    first.call("edit_file", {"path": "train.py", "content": changed})
+    assert first.call("send", {"kind": "experiment", "body": "LR 0.003 -> 0.01"}).ok
+    sent = first.sent[0]
+    run.send("engineer", "trainer", "experiment", sent["body"], sent["data"])  # as committed
+    mid = next(iter(run.state.pending))
+    run.emit(
+        "experiment_started",
+        {
+            "id": "e4",
+            "turn": "t2",
+            "message": mid,
+            "description": sent["body"],
+            "base": run.state.incumbent,
+        },
+    )
+    run.emit("experiment_finished", {"id": "e4", "status": "ok", "metric": 1.25})
+    again = Toolbox(run, run.org.roles["engineer"], "t3")
+    again.call("edit_file", {"path": "train.py", "content": changed})
+    result = again.call("send", {"kind": "experiment", "body": "LR 0.003 -> 0.01 again"})
+    assert not result.ok and again.sent == []
+    assert "repeats e4 (LR 0.003 -> 0.01)" in result.content and "1.250000" in result.content
+    other = Toolbox(run, run.org.roles["engineer"], "t4")
+    other.call(
+        "edit_file", {"path": "train.py", "content": text.replace("LR = 0.003", "LR = 0.02")}
+    )
+    assert other.call("send", {"kind": "experiment", "body": "LR 0.003 -> 0.02"}).ok

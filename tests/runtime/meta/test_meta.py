@@ -313,3 +313,18 @@ def test_an_edit_waiting_for_approval_survives_a_resume(tmp_path: Path) -> None:
     assert resumed.org.roles["pi"].policy.data["patience"] == 2
     assert head(resumed) == resumed.state.incumbent == resumed.state.org_edits[0]["commit"]
     resumed.close()
+
+
+def test_the_offline_patience_edit_applies_and_parses(engine: Engine) -> None:
+    """Setting a scalar in the policy block writes `patience: 2` and nothing after it: PyYAML's
+    `...` end marker of a scalar document must not land in the fence."""
+    from orgloop.runtime.brains._policy_edit import _set_policy
+
+    text = current(engine, "roles/pi.md")
+    new = _set_policy(text, ("patience",), 2)
+    assert new is not None and "..." not in new.split("```policy")[1].split("```")[0]
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines(), strict=True) if a != b]
+    assert changed == [("patience: 3", "patience: 2")]
+    propose(engine, {"roles/pi.md": new})
+    assert not events(engine, "org_rejected")
+    assert engine.org.roles["pi"].policy.data["patience"] == 2
