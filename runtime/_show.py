@@ -9,30 +9,13 @@ It only formats; it decides nothing about exit codes.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from ..org import Finding
-
-_WORDS = {
-    errno.ENOENT: "no such file or folder",
-    errno.ENOTDIR: "a part of this path is a file, not a folder",
-    errno.EISDIR: "is a folder, not a file",
-    errno.EEXIST: "already exists",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "not permitted",
-    errno.EROFS: "the file system is read-only",
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.ENAMETOOLONG: "the name is too long",
-    errno.ELOOP: "too many symbolic links (a link that points at itself?)",
-    errno.EMFILE: "too many open files",
-    errno.ENOTEMPTY: "the folder is not empty",
-    errno.EXDEV: "cannot move across file systems",
-}
+from .core.text import errno_words
 
 
 def display_path(path: str | Path) -> str:
@@ -52,7 +35,7 @@ def print_findings(findings: Iterable[Finding], file: TextIO) -> None:
 
 def oserror_text(e: OSError) -> str:
     """`PATH: what went wrong`, in words; the path is the one the system named."""
-    words = _WORDS.get(e.errno or 0) or (e.strerror or str(e) or type(e).__name__).lower()
+    words = errno_words(e)
     if e.filename is None:
         return words
     where = display_path(os.fsdecode(e.filename))

@@ -38,8 +38,8 @@ import yaml
 from ..org import Finding, OrgError, builtin_org_dir, load_org
 from ._preflight import preflight
 from ._show import display_path, oserror_text
-from ._text import clip
 from .brains import Brain
+from .core.text import clip
 from .engine import Engine
 from .executors import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .report import ReportError, RunSummary, write_report

@@ -28,7 +28,7 @@ from ..org import OrgError, build_graph, builtin_org_dir, check, format_graph, l
 from ._output import wrap_std
 from ._show import display_path, oserror_text, print_findings
 from .brains import NAMES, BrainChoiceError
-from .core.errors import RunError
+from .core.errors import RunError, RunStopped
 from .core.git import GitError
 from .core.lock import RunLocked
 from .find import FindError, find_org, find_run, is_org, is_run, list_runs
@@ -516,6 +516,9 @@ def main(argv: list[str] | None = None) -> int:
         errors = sum(f.severity == "error" for f in e.findings)
         print(f"{name}: {_plural(errors, 'error')} in the org:", file=sys.stderr)
         print_findings(e.findings, sys.stderr)
+    except RunStopped as e:  # raised outside a run's own loop: the same words, the same code
+        print(f"{name}: {e}", file=sys.stderr)
+        return EXIT_FINDINGS
     except RunLocked as e:
         print(f"{name}: {e}", file=sys.stderr)
         print("  (orgloop watch follows a held run without disturbing it)", file=sys.stderr)

@@ -16,9 +16,9 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape as _escape
 
-from ._text import clip
 from .core.events import Event
 from .core.state import RunState
+from .core.text import clip
 
 
 def _num(value: Any) -> str:

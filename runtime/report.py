@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..org import Metric, load_org
-from ._text import clip
 from .core.events import KINDS, Event
 from .core.ledger import best_commit
 from .core.lock import holder
 from .core.state import FAILED, OK, ExperimentRecord, RunState
+from .core.text import clip
 
 REPORT = "report.md"
 PROGRESS = "progress.png"
@@ -123,6 +123,7 @@ def read_lenient(path: Path, missing: list[str]) -> list[Event]:
     events: list[Event] = []
     bad: list[int] = []
     unknown: Counter[str] = Counter()
+    repeated: tuple[int, int] | None = None  # (line, seq) of the first seq written again
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -138,9 +139,17 @@ def read_lenient(path: Path, missing: list[str]) -> list[Event]:
         else:
             seq = obj["seq"] if isinstance(obj.get("seq"), int) else len(events)
             t = float(obj["t"]) if isinstance(obj.get("t"), int | float) else 0.0
+            if repeated is None and events and seq <= events[-1].seq:
+                repeated = (lineno, seq)
             events.append(Event(seq, t, obj["kind"], obj["data"]))
     if not events:
         raise ReportError(f"{path} holds no orgloop events; is this an orgloop run folder?")
+    if repeated is not None:
+        missing.append(
+            f"two engines wrote events.jsonl at once (seq {repeated[1]} again at line "
+            f"{repeated[0]}; an orgloop older than its run lock allowed that): the numbers below "
+            "mix what both did"
+        )
     if bad:
         missing.append(f"{len(bad)} line(s) of events.jsonl are not events (first: line {bad[0]})")
     if unknown:

@@ -10,9 +10,10 @@ Output survives its reader: when stdout is closed (a pipe into `head`, a closed 
 ssh session, SIGHUP), the run goes on recording to its folder and ends as it would have, with the
 same exit code; stderr says where the run is.
 
-Exit codes: 0 the run finished; 1 it ended in error; 3 it paused (resume it later); 130 it was
-interrupted. Bad input (an org that does not load or lint, an unreadable run folder, a run another
-engine holds) raises for the CLI to report (2).
+Exit codes: 0 the run finished; 1 it ended in error, or stopped because the disk refused a write
+(full, read-only: the message says what, and `orgloop resume` goes on once it is fixed); 3 it
+paused (resume it later); 130 it was interrupted. Bad input (an org that does not load or lint,
+an unreadable run folder, a run another engine holds) raises for the CLI to report (2).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from typing import TextIO, cast
 from ..org import Finding, builtin_org_dir
 from ._output import Output, ignore_hangup
 from ._preflight import preflight, repo_note
-from ._show import display_path
+from ._show import display_path, oserror_text
 from .brains import default_brain_name, make_brain
+from .core.errors import RunStopped
 from .core.events import Event, read_events
 from .core.ledger import best_commit
+from .core.text import clip
 from .engine import NO_BASELINE, Engine
 from .progress import Progress
 from .scaffold import init_org
@@ -172,6 +175,10 @@ def _drive(engine: Engine, progress: Progress, tui: bool, stdout: Output, stderr
     except KeyboardInterrupt:
         progress.say(f"interrupted; continue with: orgloop resume {rel}")
         return EXIT_INTERRUPTED
+    except RunStopped as e:  # the disk refused a write: say what, and how to go on
+        stderr.write(f"orgloop: {e}\n")
+        stderr.flush()
+        return EXIT_ERROR
     return _closing(engine, progress)
 
 
@@ -220,8 +227,10 @@ def _closing(engine: Engine, progress: Progress) -> int:
 
             result = write_report(run_dir)
             report_line = "  report:   " + ", ".join(str(p) for p in result.paths)
-        except Exception as e:  # the run's facts are safe in events.jsonl either way
-            report_line = f"  report:   not written ({type(e).__name__}: {e})"
+        except OSError as e:  # the run's facts are safe in events.jsonl either way
+            report_line = f"  report:   not written ({oserror_text(e)})"
+        except Exception as e:
+            report_line = f"  report:   not written ({type(e).__name__}: {clip(str(e), 200)})"
     rel = _shown(run_dir)
     lines = [
         f"  run:      {rel}",

@@ -5,7 +5,9 @@ fold over its events (`state.fold`), so resuming is replaying. The log only
 appends and reads. Appends are buffered and made durable together by `commit()` (write, flush,
 fsync): the engine commits before anything leaves the process (an experiment starting, a branch
 moving), so the durable log is always a prefix of what happened. A torn last line — a crash in the
-middle of a write — is tolerated on read and trimmed on reopen.
+middle of a write — is tolerated on read and trimmed on reopen; a commit the disk refuses is cut
+back off the file. A log that is not orgloop's, is damaged mid-way, or was written by two engines
+at once (seq numbers repeat) is a LogError that says which of these it is and what to do.
 
 Event kinds (the `data` each carries is documented in docs/architecture.md):
 run_started, run_resumed, message_sent, turn_started, llm_call, tool_call, turn_completed,
@@ -15,6 +17,7 @@ org_reverted, control, budget_exhausted, paused, resumed, error, run_finished.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,19 +106,46 @@ def iter_events(path: Path, start: int = 0) -> Iterator[Event]:
             try:
                 ev = Event.from_json(raw)
             except (ValueError, KeyError, TypeError) as e:
-                raise LogError(
-                    f"{path}:{lineno}: not an orgloop event ({e}); "
-                    "is this an orgloop run folder? If it was truncated by hand, cut it before "
-                    "this line"
-                ) from None
+                raise LogError(_not_an_event(path, lineno, start, e)) from None
             if expect is not None and ev.seq != expect:
-                raise LogError(f"{path}:{lineno}: event seq {ev.seq}, expected {expect}")
+                raise LogError(_out_of_order(path, lineno, ev.seq, expect))
             expect = ev.seq + 1
             yield ev
 
 
+def _not_an_event(path: Path, lineno: int, start: int, e: Exception) -> str:
+    if lineno == 1 and start == 0:
+        return (
+            f"{path}:1: not an orgloop event log ({e}); is this an orgloop run folder? "
+            "Give the folder orgloop made (ORG/.orgloop/runs/ID)"
+        )
+    return (
+        f"{path}:{lineno}: not an orgloop event ({e}): the log is damaged from this line on. "
+        f"`orgloop report` still reads the rest; to resume, move line {lineno} and after out of "
+        "the log (the run goes on from the line before)"
+    )
+
+
+def _out_of_order(path: Path, lineno: int, seq: int, expect: int) -> str:
+    if seq < expect:  # a number written again: two engines appended to one log
+        return (
+            f"{path}:{lineno}: event seq {seq} again, after {expect - 1}: two engines wrote "
+            "this log at once (an orgloop older than its run lock let a second `orgloop resume` "
+            "in), so the events from here on mix two runs and cannot be replayed. `orgloop "
+            "report` still reads it; start a new run to go on"
+        )
+    return (
+        f"{path}:{lineno}: event seq {seq}, expected {expect}: {seq - expect} event(s) are "
+        "missing before this line (was the log edited?); it cannot be replayed safely"
+    )
+
+
 class EventLog:
-    """Appends events; `commit()` makes everything appended so far durable in one fsync."""
+    """Appends events; `commit()` makes everything appended so far durable in one fsync.
+
+    A commit the disk refuses (full, read-only) is undone: the file is cut back to what was
+    durable before it, so a half-written batch never reaches a reader or the next commit, and
+    the OSError is raised. The events stay buffered; `abandon()` drops them when the run stops."""
 
     def __init__(self, path: Path, *, durable: bool = True, next_seq: int = 0) -> None:
         self.path = path
@@ -123,6 +153,8 @@ class EventLog:
         self.next_seq = next_seq
         self._buffer: list[bytes] = []
         self._trim_torn_tail()
+        self._size = path.stat().st_size if path.exists() else 0
+        """Bytes of the file that hold whole, committed events."""
         self._file: BinaryIO | None = None
 
     def _trim_torn_tail(self) -> None:
@@ -145,16 +177,49 @@ class EventLog:
     def dirty(self) -> bool:
         return bool(self._buffer)
 
+    @property
+    def durable_seq(self) -> int:
+        """The seq of the last event committed (durable), -1 before the first."""
+        return self.next_seq - len(self._buffer) - 1
+
     def commit(self) -> None:
         if not self._buffer:
             return
-        if self._file is None:
-            self._file = open(self.path, "ab")  # noqa: SIM115 - open until close()
-        self._file.write(b"".join(self._buffer))
+        batch = b"".join(self._buffer)
+        try:
+            if self._file is None:
+                self._file = open(self.path, "ab")  # noqa: SIM115 - open until close()
+            self._file.write(batch)
+            self._file.flush()
+            if self.durable:
+                os.fsync(self._file.fileno())
+        except OSError:
+            self._undo()
+            raise
+        self._size += len(batch)
         self._buffer.clear()
-        self._file.flush()
-        if self.durable:
-            os.fsync(self._file.fileno())
+
+    def _undo(self) -> None:
+        """Cut the file back to its last whole commit and forget the open handle (its buffer may
+        hold part of the batch); cutting frees space, so it works on a full disk too."""
+        f, self._file = self._file, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(f.fileno(), self._size)
+            with contextlib.suppress(OSError):
+                f.close()  # a flush of the rest of its buffer may fail again: it is cut anyway
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size > self._size:
+                os.truncate(self.path, self._size)
+
+    def abandon(self) -> None:
+        """Drop what was never made durable and release the file: the run stopped short, and
+        resuming replays only what is whole on disk."""
+        self._buffer.clear()
+        f, self._file = self._file, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
     def close(self) -> None:
         """Commit and release the file; appending again reopens it."""

@@ -1,5 +1,12 @@
-"""Text the way the runtime shows it to roles: lines counted as git counts them, files paged by
-whole lines, and unified diffs between versions.
+"""Text the way the runtime shows it: to roles, lines counted as git counts them, files paged by
+whole lines, and unified diffs between versions; to people, text cut to fit a line without
+changing what it says (`clip`), and an operating-system error in words (`errno_words`).
+
+`clip(text, width)` puts `text` on one line and, when it is too long, cuts it between words and
+ends it with "…", so a reader can tell it was cut. A cut never falls inside a number or an id:
+`val_bpb before: 1.19754` cut short reads `val_bpb before: …`, never `val_bpb before: 1`, and
+`Evidence: e4, e5` reads `Evidence: e4, …`, never `Evidence: e4, e`. Only a word with no digits
+that is longer than half the width is cut inside, since backing off would leave almost nothing.
 
 Pure functions of strings; nothing here reads a file or runs git.
 """
@@ -7,6 +14,7 @@ Pure functions of strings; nothing here reads a file or runs git.
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Mapping
 
 PAGE_CHARS = 10_000
@@ -75,4 +83,64 @@ def unified(path: str, old: str, new: str, limit: int = 4000) -> str:
     return "".join(lines)[:limit]
 
 
-__all__ = ["PAGE_CHARS", "changed_lines", "changes", "lines_of", "page", "unified"]
+ELLIPSIS = "…"
+
+
+def clip(text: str, width: int) -> str:
+    """`text` with its whitespace runs made single spaces, at most `width` characters long."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= width:
+        return flat
+    room = max(0, width - len(ELLIPSIS))
+    head = flat[:room]
+    if flat[room] != " " and head and not head.endswith(" "):  # the cut splits a word
+        start = head.rfind(" ") + 1
+        if start > room // 2 or any(c.isdigit() for c in head[start:]):
+            head = head[:start]
+    return head + ELLIPSIS
+
+
+_WORDS = {
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.EEXIST: "already exists",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ELOOP: "too many symbolic links (a link that points at itself?)",
+    errno.EMFILE: "too many open files",
+    errno.ENOTEMPTY: "the folder is not empty",
+    errno.EXDEV: "cannot move across file systems",
+}
+
+
+def errno_words(e: OSError) -> str:
+    """What went wrong, in words (`no space left on the device`), never `[Errno 28] …`."""
+    return _WORDS.get(e.errno or 0) or (e.strerror or str(e) or type(e).__name__).lower()
+
+
+def os_error(e: OSError) -> str:
+    """`PATH: what went wrong`, with the path as the system named it."""
+    words = errno_words(e)
+    if e.filename is None:
+        return words
+    where = str(e.filename if isinstance(e.filename, str) else e.filename.decode(errors="replace"))
+    return f"{where}: {words}"
+
+
+__all__ = [
+    "ELLIPSIS",
+    "PAGE_CHARS",
+    "changed_lines",
+    "changes",
+    "clip",
+    "errno_words",
+    "lines_of",
+    "os_error",
+    "page",
+    "unified",
+]

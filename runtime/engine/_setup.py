@@ -12,6 +12,7 @@ meta edits on the run branch are what runs).
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
 import time
@@ -25,6 +26,7 @@ from ..core.events import EventLog, LogError, read_events
 from ..core.git import Git
 from ..core.lock import RunLock
 from ..core.state import RunState, fold
+from ..core.text import errno_words
 from ..core.workspace import Workspace
 
 RUNS = Path(".orgloop") / "runs"
@@ -46,7 +48,13 @@ class Opened:
 
 @contextlib.contextmanager
 def _held(lock: RunLock) -> Iterator[None]:
-    lock.acquire()
+    try:
+        lock.acquire()
+    except OSError as e:  # a read-only or vanished run folder, not another engine
+        raise RunError(
+            f"{lock.path.parent} cannot be locked ({errno_words(e)}): a run folder must be "
+            "writable to go on; `orgloop report` reads it as it is"
+        ) from None
     try:
         yield
     except BaseException:
@@ -89,6 +97,7 @@ def reopen(run_dir: Path) -> Opened:
         raise RunError(f"{run_dir}/events.jsonl: no such event log; give a run folder")
     lock = RunLock(run_dir)
     with _held(lock):  # before reading: a second engine must not replay what the first appends
+        _writable(run_dir / "events.jsonl")
         try:
             events = read_events(run_dir / "events.jsonl")
         except LogError as e:
@@ -107,6 +116,15 @@ def reopen(run_dir: Path) -> Opened:
         repo.branch(state.branch, state.incumbent)  # a keep whose event was lost is undone
         log = EventLog(run_dir / "events.jsonl", next_seq=len(events))
     return Opened(org, run_dir, state, log, workspace, lock)
+
+
+def _writable(log: Path) -> None:
+    """Refuse a log the engine could not append to, before anything is replayed."""
+    if not os.access(log, os.W_OK):
+        raise RunError(
+            f"{log} is read-only: orgloop appends every fact of the run to it. Make it writable "
+            f"(chmod u+w {log}), then resume; `orgloop report` reads it as it is"
+        )
 
 
 def prepare_repo(repo: Git) -> str:

@@ -23,11 +23,13 @@ from typing import Any
 from ...org import HUMAN, KICKOFF, Role, render_prompt
 from ..brains.base import Brain, BrainPaused, TurnContext
 from ..core import rules
-from ..core.errors import RunError
+from ..core.errors import RunError, RunStopped, disk_trouble
 from ..core.events import Event
+from ..core.git import GitError
 from ..core.ledger import results_tsv, run_summary, summarize
 from ..core.run import Move
 from ..core.state import Message, RunState
+from ..core.text import clip, os_error
 from ..core.tools import Toolbox
 from ..executors.base import Executor, ExperimentResult
 from ..executors.local import LocalExecutor
@@ -81,6 +83,7 @@ class Engine:
         self._last_commit = 0.0
         self._step_budget = 0
         self._halt = False
+        self._stopped = False
         self._control = ControlReader(self.run_dir / "control.jsonl")
         self._ledger: dict[str, Any] | None = None
         self._memory: dict[str, str] = {}
@@ -226,6 +229,11 @@ class Engine:
                     await self._finish(task, self._tasks.pop(task))
             if not self._halt and (not self.state.paused or self._stopping):
                 self._end()
+        except (OSError, GitError) as e:
+            if not disk_trouble(e):
+                raise
+            self._stopped = True
+            raise RunStopped(self._stopped_because(e)) from None
         finally:
             self.meta.unwatch()
             for task in self._tasks:
@@ -233,10 +241,24 @@ class Engine:
             self.close()
         return self.state
 
+    def _stopped_because(self, e: OSError | GitError) -> str:
+        what = os_error(e) if isinstance(e, OSError) else clip(str(e), 300)
+        return (
+            f"the run stopped: {what}. Its log is whole up to event {self.log.durable_seq} and "
+            f"nothing in it is lost; fix that (free some space), then: orgloop resume "
+            f"{self.run_dir}"
+        )
+
     def close(self) -> None:
-        """Make the log durable and let go of the run (another engine may resume it)."""
-        self.log.close()
-        self.lock.release()
+        """Make the log durable and let go of the run (another engine may resume it). A run
+        that stopped because the disk refused a write drops what it could not make durable."""
+        try:
+            if self._stopped:
+                self.log.abandon()
+            else:
+                self.log.close()
+        finally:
+            self.lock.release()
 
     def apply(self, moves: list[Move]) -> None:
         """What the desks asked for, in order: the log made durable first, then the run branch
@@ -312,6 +334,8 @@ class Engine:
             self._pause(f"{turn.role.name}: {e}")
             return
         except Exception as e:  # a brain's bug must not lose the message: pause, keep it pending
+            if disk_trouble(e):  # not the turn's fault: the whole run stops, resumably
+                raise
             self.emit(
                 "error",
                 {"turn": turn.id, "role": turn.role.name, "error": f"{type(e).__name__}: {e}"},
@@ -498,7 +522,8 @@ class Engine:
         for command in self._control.read(self.state.control_lines):
             problem = command.problem or self._apply_control(command.cmd)
             extra = {"error": problem} if problem else {}
-            self.emit("control", {"line": command.line, **command.cmd, **extra})
+            # the line number is the reader's: a command that carries its own cannot move it
+            self.emit("control", {**command.cmd, "line": command.line, **extra})
 
     def _apply_control(self, cmd: dict[str, Any]) -> str:
         op = cmd["cmd"]

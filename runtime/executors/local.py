@@ -3,21 +3,25 @@ of the CPU).
 
 Each experiment runs in its own git worktree at the base commit plus the engineer's files, under
 the isolation in `sandbox.py`, and is judged by `_judge.py`. It never raises for what an
-experiment does. It does not decide keep or discard (the engine and the roles do), and it does not
-merge: the experiment's commit is the base plus the files, nothing else. See docs/sandbox.md.
+experiment does; only for a disk that cannot take its writes (OSError, for the run to stop on).
+It does not decide keep or discard (the engine and the roles do), and it does not merge: the
+experiment's commit is the base plus the files, nothing else. See docs/sandbox.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import disk_trouble
 from ..core.git import Git, GitError
+from ..core.text import os_error
 from ._judge import hash_files, importable_files, judge, tampered
 from .base import ExperimentResult, ExperimentSpec
 from .sandbox import ProcessSpec, Sandbox, detect_slots
@@ -44,11 +48,32 @@ def _remove(tree: Path) -> None:
         shutil.rmtree(tree, ignore_errors=True)
 
 
+FULL_BYTES = 64 * 1024
+"""Free space below which a failed write is taken to be the disk's fault."""
+
+
+def _out_of_space(workdir: Path, log_tail: str = "") -> bool:
+    """Whether a failure was the disk's: the system's own words for it in the log (any runtime
+    prints strerror(ENOSPC)), or next to no free space left where the experiment runs (git does
+    not always say why it could not write)."""
+    if any(w in log_tail[-2000:] for w in ("No space left on device", "Disk quota exceeded")):
+        return True
+    try:
+        return shutil.disk_usage(workdir).free < FULL_BYTES
+    except OSError:
+        return False
+
+
+def _full(workdir: Path) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(workdir))
+
+
 class LocalExecutor:
     """Subprocess experiments on this machine, `slots` at a time (one per GPU, else `parallel`).
 
     A command that deletes its worktree, its log or its experiment folder ends as a `crash` (or
-    `void`) result with the reason, and the next experiment runs as usual.
+    `void`) result with the reason, and the next experiment runs as usual. A full disk is not the
+    experiment's fault: it raises OSError(ENOSPC) instead of a result, and the run stops resumably.
     """
 
     def __init__(self, slots: int = 1, *, sandbox: Sandbox | None = None) -> None:
@@ -63,12 +88,26 @@ class LocalExecutor:
         try:
             commit, diff = await asyncio.to_thread(self._checkout, repo, spec, tree)
         except (GitError, OSError) as e:
-            return ExperimentResult("crash", None, reason=f"could not prepare the worktree: {e}")
+            if disk_trouble(e):  # the machine's fault, not the change's: the run stops
+                raise
+            if _out_of_space(spec.workdir):
+                raise _full(spec.workdir) from e
+            why = os_error(e) if isinstance(e, OSError) else str(e)
+            return ExperimentResult("crash", None, reason=f"could not prepare the worktree: {why}")
         try:
-            return await self._measure(spec, tree, commit, diff, slot)
+            result = await self._measure(spec, tree, commit, diff, slot)
+            if result.status == "crash" and _out_of_space(spec.workdir, result.log_tail):
+                raise _full(spec.workdir)
+            return result
         except OSError as e:  # the experiment removed files the sandbox itself needed
+            if disk_trouble(e):  # or the disk filled up under it: not the change's fault
+                raise
             return ExperimentResult(
-                "crash", None, commit, diff=diff, reason=f"the experiment broke its folder: {e}"
+                "crash",
+                None,
+                commit,
+                diff=diff,
+                reason=f"the experiment broke its folder: {os_error(e)}",
             )
         finally:
             await asyncio.to_thread(repo.worktree_remove, tree)

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..core.text import clip
 from ._child import TAG, freeze_and_kill, tagged
+from ._traceback import failure
 
 ENV_ALLOW = (
     "PATH",
@@ -374,9 +376,8 @@ class Sandbox:
             reason = f"timed out after {seconds:.1f}s (limit {timeout:g}s); process tree killed"
             return Outcome("timeout", output, reason, peak_gb, gpu_gb, isolation)
         if code != 0:
-            tail = output.strip().splitlines()[-1:] or ["(no output)"]
             what = "evaluation" if evaluate else "command"
-            reason = f"{what} exited {code}: {tail[0][:200]}"
+            reason = f"{what} exited {code}: {clip(failure(output, cwd), 300)}"
             return Outcome("crash", output, reason, peak_gb, gpu_gb, isolation)
         return Outcome("ok", output, "", peak_gb, gpu_gb, isolation)
 

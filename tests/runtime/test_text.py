@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from orgloop.runtime._text import clip
+from orgloop.runtime.core.text import clip
 
 
 @pytest.mark.parametrize(
