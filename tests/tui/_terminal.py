@@ -58,7 +58,7 @@ class Terminal:
             Path(self.path).unlink(missing_ok=True)
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if check():
