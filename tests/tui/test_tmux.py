@@ -7,6 +7,7 @@ import json
 import shlex
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,11 +71,14 @@ def test_run_tui_leaves_nothing_on_the_screen_but_the_app(tmp_path: Path) -> Non
             assert rows[0].startswith(" tinylm "), frame
             assert rows[1].startswith(" Org [1]  Messages [2]"), frame
             assert " q Quit" in rows[-1], frame
-        before = without_toasts(term.screen())
+        before = settled(term)
         term.tmux("resize-window", "-t", "app", "-x", "119")
         wait_for(lambda: without_toasts(term.screen()) != before, "the repaint at 119 columns")
         term.tmux("resize-window", "-t", "app", "-x", "120")
-        wait_for(lambda: without_toasts(term.screen()) == before, "a repaint like the screen")
+        try:
+            wait_for(lambda: without_toasts(term.screen()) == before, "a repaint like the screen")
+        except AssertionError:
+            raise AssertionError(f"{before}\n\nrepainted:\n{without_toasts(term.screen())}")
         term.keys("q")
         wait_for(lambda: "exit 0" in term.screen(), "the app to quit and the run to end")
         after = term.screen()
@@ -89,3 +93,15 @@ def without_toasts(screen: str) -> str:
     rows = screen.split("\n")
     corner = range(max(0, len(rows) - 14), len(rows) - 1)
     return "\n".join(row[:70] if i in corner else row for i, row in enumerate(rows))
+
+
+def settled(term: Terminal) -> str:
+    """The screen once it has stopped changing (the org snapshot, loaded in the app's worker
+    thread, can land after the run's last event on a busy machine)."""
+    last = ""
+    while True:
+        now = without_toasts(term.screen())
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.0)
