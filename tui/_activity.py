@@ -12,6 +12,7 @@ what a short one does.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,17 @@ from orgloop.runtime.core.events import Event
 
 RECENT = 12
 """Finished turns kept per role."""
+KINDS = frozenset(
+    {
+        "turn_started",
+        "llm_call",
+        "turn_completed",
+        "experiment_started",
+        "experiment_finished",
+        "run_resumed",
+    }
+)
+"""The events it reads."""
 
 
 @dataclass
@@ -67,6 +79,14 @@ class Activity:
         self.roles: dict[str, RoleTotals] = {}
         self.running: dict[str, float] = {}
         """Experiments started and not finished in this session: id -> when it started."""
+        self._handlers: dict[str, Callable[[Event], None]] = {
+            "turn_started": self._started,
+            "llm_call": self._llm_call,
+            "turn_completed": self._completed,
+            "experiment_started": self._experiment_started,
+            "experiment_finished": self._experiment_finished,
+            "run_resumed": self._resumed,
+        }
 
     def totals(self, role: str) -> RoleTotals:
         out = self.roles.get(role)
@@ -79,35 +99,42 @@ class Activity:
         return next((t for t in self.open.values() if t.role == role), None)
 
     def apply(self, ev: Event) -> None:
+        handler = self._handlers.get(ev.kind)
+        if handler is not None:
+            handler(ev)
+
+    def _started(self, ev: Event) -> None:
         d = ev.data
-        if ev.kind == "turn_started":
-            turn = Turn(str(d["turn"]), str(d["role"]), str(d["message"]), ev.t)
-            self.open[turn.id] = turn
-        elif ev.kind == "llm_call":
-            tokens, usd = _tokens(d), float(d.get("usd") or 0.0)
-            open_turn = self.open.get(str(d.get("turn")))
-            if open_turn is not None:
-                open_turn.llm_calls += 1
-                open_turn.tokens += tokens
-                open_turn.usd += usd
-            role = d.get("role") or (open_turn.role if open_turn else None)
-            if role:
-                totals = self.totals(str(role))
-                totals.llm_calls += 1
-                totals.tokens += tokens
-                totals.usd += usd
-        elif ev.kind == "turn_completed":
-            self._completed(ev)
-        elif ev.kind == "experiment_started":
-            self.running[str(d["id"])] = ev.t
-        elif ev.kind == "experiment_finished":
-            self.running.pop(str(d["id"]), None)
-        elif ev.kind == "run_resumed":
-            for turn in self.open.values():
-                turn.abandoned = True
-                self.totals(turn.role).recent.append(turn)
-            self.open.clear()
-            self.running.clear()
+        turn = Turn(str(d["turn"]), str(d["role"]), str(d["message"]), ev.t)
+        self.open[turn.id] = turn
+
+    def _llm_call(self, ev: Event) -> None:
+        d = ev.data
+        tokens, usd = _tokens(d), float(d.get("usd") or 0.0)
+        open_turn = self.open.get(str(d.get("turn")))
+        if open_turn is not None:
+            open_turn.llm_calls += 1
+            open_turn.tokens += tokens
+            open_turn.usd += usd
+        role = d.get("role") or (open_turn.role if open_turn else None)
+        if role:
+            totals = self.totals(str(role))
+            totals.llm_calls += 1
+            totals.tokens += tokens
+            totals.usd += usd
+
+    def _experiment_started(self, ev: Event) -> None:
+        self.running[str(ev.data["id"])] = ev.t
+
+    def _experiment_finished(self, ev: Event) -> None:
+        self.running.pop(str(ev.data["id"]), None)
+
+    def _resumed(self, ev: Event) -> None:
+        for turn in self.open.values():
+            turn.abandoned = True
+            self.totals(turn.role).recent.append(turn)
+        self.open.clear()
+        self.running.clear()
 
     def _completed(self, ev: Event) -> None:
         d = ev.data

@@ -211,7 +211,7 @@ class OrgloopApp(App[None]):
         if ch.history:
             self.query_one(OrgHistory).show(ch.history)
             for plot in self.query(MetricPlot):
-                plot.refresh()
+                plot.redraw()
         if self._expect_paused == self.feed.state.paused:
             self._expect_paused = None
         acting = (self.feed.state.finished, self.feed.pending_generation() is not None, self.paused)
@@ -265,8 +265,6 @@ class OrgloopApp(App[None]):
             experiments=dict.fromkeys(feed.state.experiments),
             history=dict.fromkeys(range(len(feed.history))),
             roles=True,
-            budgets=True,
-            status=True,
         )
         self._update(everything)
         self.notify("events.jsonl was replaced; showing it from the start", severity="warning")

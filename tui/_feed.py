@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from orgloop.runtime.core.events import Event
+from orgloop.runtime.core.events import KINDS, Event
 from orgloop.runtime.core.state import RunState
 
+from ._activity import KINDS as ACTIVITY_KINDS
 from ._activity import Activity
 from ._org import OrgView
 from ._tail import BIG_BATCH, LogReplaced, LogTail, paused_gc
 
 HUMAN = "human"
+Handler = Callable[["Event", "Changes", "float | None"], None]
 Severity = Literal["information", "warning", "error"]
 """How loud a notice is (Textual's notification severities)."""
 SKIM = frozenset(k for k in ("tool_call",) if not hasattr(RunState, "_on_" + k))
@@ -49,35 +52,7 @@ _ROLE_EVENTS = frozenset(
         "resumed",
     }
 )
-_ACTIVITY_EVENTS = frozenset(
-    {
-        "turn_started",
-        "llm_call",
-        "turn_completed",
-        "run_resumed",
-        "experiment_started",
-        "experiment_finished",
-    }
-)
-_BUDGET_EVENTS = frozenset(
-    {"llm_call", "message_sent", "turn_completed", "experiment_finished", "budget_exhausted"}
-)
-_STATUS_EVENTS = frozenset(
-    {
-        "run_started",
-        "run_resumed",
-        "paused",
-        "resumed",
-        "run_finished",
-        "decision",
-        "error",
-        "experiment_finished",
-        "budget_exhausted",
-        "org_proposed",
-        "org_edited",
-        "org_reverted",
-    }
-)
+_ACTIVITY_EVENTS = ACTIVITY_KINDS
 
 
 @dataclass
@@ -91,10 +66,9 @@ class Changes:
     experiments: dict[str, None] = field(default_factory=dict)
     history: dict[int, None] = field(default_factory=dict)
     roles: bool = False
+    """A role or a kind of message may have appeared."""
     org: bool = False
     """The org's files changed (an edit applied or reverted): its snapshot is worth reloading."""
-    budgets: bool = False
-    status: bool = False
     notices: list[tuple[Severity, str]] = field(default_factory=list)
     """(severity, text): control commands the engine refused or applied, errors, pauses."""
     alerts: list[tuple[Severity, str]] = field(default_factory=list)
@@ -135,6 +109,10 @@ class Feed:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.tail = LogTail(run_dir / "events.jsonl", skim=SKIM)
+        self._handlers: dict[str, Handler] = {
+            kind: getattr(self, "_on_" + kind) for kind in KINDS if hasattr(self, "_on_" + kind)
+        }
+        """Each kind's handler, looked up once rather than per event."""
         self._clear()
 
     def _clear(self) -> None:
@@ -193,28 +171,24 @@ class Feed:
 
     def apply(self, ev: Event, changes: Changes) -> None:
         changes.events += 1
+        kind = ev.kind
         before = self.state.incumbent_metric
-        handler = getattr(self, "_on_" + ev.kind, None)
         try:
             self.state.apply(ev)
-            if ev.kind in _ACTIVITY_EVENTS:
+            if kind in _ACTIVITY_EVENTS:
                 self.activity.apply(ev)
+            handler = self._handlers.get(kind)
             if handler is not None:
                 handler(ev, changes, before)
         except (KeyError, TypeError, ValueError, AttributeError):
             self.rejected_by_fold += 1
             return
-        if ev.kind in _ROLE_EVENTS:
+        if kind in _ROLE_EVENTS:
             changes.roles = True
-        if ev.kind in _BUDGET_EVENTS:
-            changes.budgets = True
-        if ev.kind in _STATUS_EVENTS:
-            changes.status = True
 
     # ---- what the viewer adds to the fold
     def _on_run_started(self, ev: Event, changes: Changes, before: float | None) -> None:
         self.start_t = ev.t
-        changes.budgets = True
 
     def _on_message_sent(self, ev: Event, changes: Changes, before: float | None) -> None:
         d = ev.data

@@ -112,8 +112,11 @@ class Series:
         self.best: list[float] = []
         self.failed: set[str] = set()
         """Finished experiments with no metric (crash, timeout, …)."""
+        self.version = 0
+        """Counts updates, so a drawing can be reused until the next."""
 
     def update(self, feed: Feed, changed: Iterable[str]) -> None:
+        self.version += 1
         for exp_id in changed:
             e = feed.state.experiments[exp_id]
             i = self.index.get(exp_id)
@@ -368,20 +371,31 @@ class MetricPlot(Widget, can_focus=True):
         self.series = Series()
         self.cursor: int | None = None
         self._frame: Frame | None = None
+        self._drawn: tuple[tuple[object, ...], Text] | None = None
+        """(what the last drawing was of, the drawing): a tab switch repaints, it need not draw."""
 
     def show(self, changed: Iterable[str]) -> None:
         self.series.update(self.feed, changed)
         self.refresh()
 
+    def redraw(self) -> None:
+        """Something drawn besides the series changed (an org edit's mark)."""
+        self._drawn = None
+        self.refresh()
+
     def reset(self) -> None:
         self.series = Series()
         self.cursor = None
+        self._drawn = None
 
     def render(self) -> Text:
         size = self.content_size
         cursor = self.cursor if self.has_focus else None
-        text, self._frame = render_plot(self.feed, self.series, size.width, size.height, cursor)
-        return text
+        key = (size, cursor, self.series.version)
+        if self._drawn is None or self._drawn[0] != key:
+            text, self._frame = render_plot(self.feed, self.series, size.width, size.height, cursor)
+            self._drawn = (key, text)
+        return self._drawn[1]
 
     def on_focus(self) -> None:
         if self.cursor is None:

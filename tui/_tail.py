@@ -29,8 +29,10 @@ import orjson
 
 from orgloop.runtime.core.events import KINDS, Event
 
-CHUNK = 64 << 20
-"""Most bytes one read takes (its events are parsed before the next chunk is read)."""
+CHUNK = 4 << 20
+"""Most bytes one read takes (its events are parsed before the next chunk is read): small enough
+that each chunk's bytes are freed and reused by the next, rather than a long log's whole text
+being held (and the memory for it faulted in) at once."""
 BIG_BATCH = 5000
 """Lines from which a batch is parsed with the garbage collector paused."""
 
@@ -83,7 +85,9 @@ class LogTail:
         if end == 0:
             return []  # a torn line: not yet a fact
         self.offset += end
-        lines = data[:end].splitlines()
+        lines = data.splitlines()
+        if end < len(data):
+            lines.pop()  # the torn last line waits for its end
         events = []
         with paused_gc(len(lines) >= BIG_BATCH):
             for line in lines:

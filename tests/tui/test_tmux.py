@@ -78,7 +78,9 @@ def test_run_tui_leaves_nothing_on_the_screen_but_the_app(tmp_path: Path) -> Non
         try:
             wait_for(lambda: without_toasts(term.screen()) == before, "a repaint like the screen")
         except AssertionError:
-            raise AssertionError(f"{before}\n\nrepainted:\n{without_toasts(term.screen())}")
+            raise AssertionError(
+                f"{before}\n\nrepainted:\n{without_toasts(term.screen())}"
+            ) from None
         term.keys("q")
         wait_for(lambda: "exit 0" in term.screen(), "the app to quit and the run to end")
         after = term.screen()
