@@ -42,6 +42,9 @@ _DURATION = re.compile(
 )
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
 def load_yaml(text: str, first_line: int) -> tuple[Any, dict[str, int]]:
     """Parse one YAML document; return the data and the 1-based line of every key, dotted.
 
@@ -242,6 +245,20 @@ class Fields:
                 if h * 3600 + mi * 60 + s > 0:
                     return h * 3600 + mi * 60 + s
         self._bad(key, "a positive duration such as 90s, 5m or 1h", value)
+        return default
+
+    def size(self, key: str, default: int) -> int:
+        """Bytes, from a whole number or text like `50M`, `2G`, `512k` (powers of 1024)."""
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        m = _SIZE.match(value) if isinstance(value, str) else None
+        if m and float(m.group(1)) > 0:
+            scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+            return int(float(m.group(1)) * scale[m.group(2).lower()])
+        self._bad(key, "a positive size such as 50M, 2G or 1048576", value)
         return default
 
     def choice(self, key: str, options: Iterable[str], default: str) -> str:

@@ -76,6 +76,8 @@ class Experiment:
     network: bool = False
     env: tuple[str, ...] = ()
     """Environment variables passed through to experiments (never ones holding KEY/TOKEN/SECRET)."""
+    max_output: int = 50 << 20
+    """Bytes of stdout and stderr an experiment's log keeps; beyond it the middle is cut."""
 
 
 @dataclass(frozen=True)

@@ -348,6 +348,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         baseline_runs=e.integer("baseline_runs", 3, minimum=1) or 3,
         network=e.boolean("network", False),
         env=e.texts("env"),
+        max_output=e.size("max_output", 50 << 20),
     )
     e.unknown(
         {
@@ -360,6 +361,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
             "baseline_runs",
             "network",
             "env",
+            "max_output",
         },
         typos=True,
     )

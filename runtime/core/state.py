@@ -53,6 +53,8 @@ class ExperimentRecord:
     reason: str = ""
     branch_commit: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    starts: int = 1
+    """How many sessions started it: more than one means the engine died while it ran."""
 
     @property
     def finished(self) -> bool:
@@ -199,6 +201,7 @@ class RunState:
         self.usd += d.get("usd", 0.0)
 
     def _on_experiment_started(self, d: dict[str, Any], ev: Event) -> None:
+        before = self.experiments.get(d["id"])
         self.experiments[d["id"]] = ExperimentRecord(
             id=d["id"],
             turn=d["turn"],
@@ -207,6 +210,7 @@ class RunState:
             description=d.get("description", ""),
             base=d.get("base", ""),
             slot=d.get("slot", 0),
+            starts=before.starts + 1 if before is not None else 1,
         )
 
     def _on_experiment_finished(self, d: dict[str, Any], ev: Event) -> None:

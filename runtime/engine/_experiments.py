@@ -2,8 +2,12 @@
 spec an executor runs, and the result message the sandbox role sends on.
 
 A rerun after a crash keeps its experiment's id (found by the message it handles), so resuming
-never numbers an experiment twice. Baseline run i runs with ORGLOOP_SEED=i, every candidate with
-0: the spread of the baselines is then the seed noise a candidate must beat.
+never numbers an experiment twice; an experiment the engine died during runs again once, and if
+the engine dies during that run too, the next resume records it as a crash instead of running it
+a third time (an experiment that kills orgloop would otherwise end every resume the same way).
+
+Baseline run i runs with ORGLOOP_SEED=i, every candidate with 0: the spread of the baselines is
+then the seed noise a candidate must beat.
 """
 
 from __future__ import annotations
@@ -26,6 +30,23 @@ def experiment_id(state: RunState, msg: Message) -> str:
         if e.message == msg.id:
             return e.id
     return f"e{len(state.experiments) + 1}"
+
+
+RERUNS = 1
+"""How many times a resume runs again an experiment the engine died during."""
+
+
+def abandoned(state: RunState, exp_id: str) -> ExperimentResult | None:
+    """The result of an experiment that is not run again: the engine died while it ran, and
+    died again while it ran once more after a resume. None when it may run."""
+    exp = state.experiments.get(exp_id)
+    if exp is None or exp.finished or exp.starts <= RERUNS:
+        return None
+    reason = (
+        f"orgloop stopped {exp.starts} times while this experiment ran (killed, or the machine "
+        "went down); it is not run again"
+    )
+    return ExperimentResult("crash", None, reason=reason)
 
 
 def seed_for(state: RunState, msg: Message) -> int:
@@ -64,6 +85,7 @@ def experiment_spec(
         env=p.experiment.env,
         network=p.experiment.network,
         seed=seed_for(state, msg),
+        max_output=p.experiment.max_output,
     )
 
 
@@ -108,4 +130,11 @@ def evidence(result: ExperimentResult) -> str:
     return "".join("\n\n" + part for part in parts)
 
 
-__all__ = ["evidence", "experiment_id", "experiment_spec", "result_message", "seed_for"]
+__all__ = [
+    "abandoned",
+    "evidence",
+    "experiment_id",
+    "experiment_spec",
+    "result_message",
+    "seed_for",
+]

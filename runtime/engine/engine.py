@@ -35,7 +35,7 @@ from ..executors.base import Executor, ExperimentResult
 from ..executors.local import LocalExecutor
 from ..meta.desk import MetaDesk
 from ._control import ControlReader
-from ._experiments import experiment_id, experiment_spec, result_message
+from ._experiments import abandoned, experiment_id, experiment_spec, result_message
 from ._setup import RUNS, Opened, open_new, releasing, reopen, snapshot_org
 
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
@@ -438,6 +438,8 @@ class Engine:
     async def _experiment(self, turn: _Turn) -> ExperimentResult:
         msg = turn.message
         exp_id = experiment_id(self.state, msg)
+        if (given_up := abandoned(self.state, exp_id)) is not None:
+            return given_up
         files: dict[str, str] = msg.data.get("files", {})
         base = self.state.incumbent
         proposed = msg.data.get("base", base)

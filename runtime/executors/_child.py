@@ -1,115 +1,53 @@
-"""The sandbox's first process: sets resource limits, becomes a subreaper, runs the experiment.
+"""The sandbox's first process: confines itself, sets resource limits, runs the experiment, and
+ends every process the experiment started.
 
-Run as `python -I -S _child.py SETUP_JSON REPORT_PATH -- CMD...` inside a fresh session (it needs
-only the standard library). SETUP_JSON holds `limits` (resource name -> bytes or count) and
-`processes` (how many processes the experiment may add to those its user already runs).
+Run as `python -I -S _child.py SETUP_JSON -- CMD...` (it needs only the standard
+library; its siblings `_procs.py` and `_confine.py` are imported as plain files). Where the machine
+allows it orgloop starts it as the first process of a new PID, mount (and network) namespace
+(`unshare --pid --fork --mount-proc --mount`), so it is PID 1 there: the experiment sees only its
+own processes, cannot signal anything outside, cannot kill this process (the kernel ignores
+SIGKILL and SIGSTOP sent to a namespace's init from inside it), and when this process exits, every
+process in the namespace dies with it. Elsewhere it is a subreaper in a session of its own, and
+finds the experiment's processes by descent.
 
-Being a subreaper means grandchildren that detach (double fork, setsid) are re-parented here rather
-than to init, so when the command exits, or SIGTERM arrives, this process finds every one of them
-and kills them: it stops them all first (a stopped process cannot fork), then kills them, so a fork
-loop cannot outrun it. It writes a JSON report (peak resident memory of the largest process, the
-limits it applied, how many processes it had to kill) to REPORT_PATH and exits with the command's
-status.
+SETUP_JSON holds `limits` (resource name -> bytes or count), `processes` (how many processes the
+experiment may add to those its user already runs), `report` (a file descriptor orgloop opened for
+the report: a file opened in here would keep the mount busy and stop it turning read-only),
+`lifeline` (a pipe orgloop holds the other end
+of: when it closes, because orgloop stopped the experiment or died, this process ends the
+experiment), `cgroup` (a cgroup.procs file to join first, so everything the experiment starts is
+in it) and `confine` (the plan for `_confine.confine`, in a mount namespace only).
 
-The parent imports `freeze_and_kill` and `tagged` from here to sweep processes that still carry the
-experiment's environment tag after this process is gone (because the experiment killed it, say).
-Nothing here limits CPU time (the parent's timeout does) or GPU memory.
+It writes a JSON report to `report`: peak resident
+memory of the largest process, the limits applied, what confinement took effect, and how many
+processes it had to kill when the command ended. It exits with the command's status. Nothing here
+limits CPU time (orgloop's timeout does) or GPU memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+try:
+    from ._confine import confine, drop_privileges
+    from ._procs import descendants, freeze_and_kill, others
+except ImportError:  # run by path (python -I -S _child.py): the siblings are plain files beside it
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _confine import confine, drop_privileges  # type: ignore[no-redef]
+    from _procs import descendants, freeze_and_kill, others  # type: ignore[no-redef]
+
 _PR_SET_CHILD_SUBREAPER = 36
-_PR_SET_PDEATHSIG = 1
-TAG = "ORGLOOP_SANDBOX"
-"""The environment variable every experiment process inherits; its value names the experiment."""
-
-
-def _stat(pid: str) -> tuple[int, str] | None:
-    """(parent pid, state letter) of a process, None when it is gone."""
-    try:
-        fields = (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[1]), fields[0]
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (st := _stat(entry.name)) is not None and st[1] != "Z":
-            children.setdefault(st[0], []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def tagged(value: str) -> list[int]:
-    """Live processes whose environment holds TAG=value (this process excluded)."""
-    needle = f"{TAG}={value}".encode()
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and (st := _stat(entry.name)) and st[1] != "Z":
-            out.append(int(entry.name))
-    return out
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signum)
-
-
-def _wait_stopped(pids: Iterable[int], deadline: float) -> None:
-    for pid in pids:
-        while time.monotonic() < deadline:
-            st = _stat(str(pid))
-            if st is None or st[1] in "TtZX":
-                break
-            time.sleep(0.001)
-
-
-def freeze_and_kill(find: Callable[[], Iterable[int]], *, patience: float = 1.0) -> int:
-    """SIGSTOP every process `find` returns until it finds no new one, then SIGKILL them all;
-    returns how many there were. Stopping first is what makes a fork loop finite."""
-    frozen: set[int] = set()
-    deadline = time.monotonic() + patience
-    while True:
-        new = set(find()) - frozen
-        if not new:
-            break
-        for pid in new:
-            _signal(pid, signal.SIGSTOP)
-        frozen |= new
-        _wait_stopped(new, deadline)
-        if time.monotonic() > deadline:
-            break  # processes that will not stop (uninterruptible sleep): kill what we have
-    for pid in frozen:
-        _signal(pid, signal.SIGKILL)
-    for pid in set(find()) - frozen:  # anything that slipped through the last scan
-        _signal(pid, signal.SIGKILL)
-    return len(frozen)
 
 
 def _user_processes() -> int:
@@ -140,55 +78,127 @@ def apply_limits(limits: dict[str, int], processes: int | None) -> dict[str, int
     return applied
 
 
+def _subreaper() -> bool:
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _join(procs: str) -> bool:
+    try:
+        Path(procs).write_text("0")
+        return True
+    except OSError:
+        return False
+
+
+class _Experiment:
+    """The command and everything it starts; `stop` may come from a thread or a signal."""
+
+    def __init__(self) -> None:
+        self.pid_namespace = os.getpid() == 1
+        self.lock = threading.Lock()
+        self.stopped = False
+        self.killed = 0
+        self.pid: int | None = None
+
+    def start(self, cmd: list[str]) -> int | None:
+        with self.lock:
+            if self.stopped:
+                return None
+            self.pid = subprocess.Popen(cmd, stdin=subprocess.DEVNULL).pid
+            return self.pid
+
+    def kill_all(self) -> int:
+        if self.pid_namespace:  # everything but this process is the experiment's
+            found = len(others())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(-1, signal.SIGKILL)
+            return found
+        return freeze_and_kill(lambda: descendants(os.getpid()))
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+        self.killed += self.kill_all()
+
+    def wait(self, pid: int) -> int:
+        """Reap children (orphans are re-parented here) until `pid` exits; its exit code."""
+        while True:
+            try:
+                got, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 0
+            if got == pid:
+                return os.waitstatus_to_exitcode(status)
+
+    def reap(self, patience: float = 2.0) -> None:
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    time.sleep(0.01)
+            except ChildProcessError:
+                return
+
+
+def _watch(lifeline: int, experiment: _Experiment) -> None:
+    while True:
+        try:
+            if os.read(lifeline, 1):
+                continue
+        except InterruptedError:
+            continue
+        except OSError:
+            pass
+        experiment.stop()
+        return
+
+
 def main(argv: list[str]) -> int:
-    setup_json, report, sep, *cmd = argv
+    setup_json, sep, *cmd = argv
     if sep != "--" or not cmd:
-        print("usage: _child.py SETUP REPORT -- CMD...", file=sys.stderr)
+        print("usage: _child.py SETUP -- CMD...", file=sys.stderr)
         return 2
     setup: dict[str, Any] = json.loads(setup_json)
+    got: dict[str, Any] = {}
+    if setup.get("cgroup"):
+        got["cgroup_joined"] = _join(setup["cgroup"])
     applied = apply_limits(setup.get("limits", {}), setup.get("processes"))
-    try:
-        subreaper = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        subreaper = -1
-    stopped = False
+    experiment = _Experiment()
+    got["pid_namespace"] = experiment.pid_namespace
+    if setup.get("confine") is not None:
+        got.update(confine(setup["confine"]))
+    got.update(drop_privileges())
+    got["subreaper"] = experiment.pid_namespace or _subreaper()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopped
-        stopped = True
-        freeze_and_kill(lambda: descendants(os.getpid()))
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        experiment.stop()
 
-    signal.signal(signal.SIGTERM, stop)
-    # If orgloop itself dies (kill -9), this process hears SIGTERM and takes the experiment with
-    # it: nothing keeps training, unwatched and past its timeout, after the run is gone.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() == 1:  # orgloop died before the line above took effect
-        return 137
+    signal.signal(signal.SIGTERM, on_term)
+    if setup.get("lifeline") is not None:
+        threading.Thread(target=_watch, args=(setup["lifeline"], experiment), daemon=True).start()
     try:
-        proc = subprocess.Popen(cmd)
-        code = proc.wait()
+        pid = experiment.start(cmd)
+        code = 128 + signal.SIGTERM if pid is None else experiment.wait(pid)
     except OSError as e:
         print(f"orgloop sandbox: cannot run {cmd[0]}: {e}", file=sys.stderr)
         code = 127
-    # Whatever the command left running behind it does not outlive it.
-    leftovers = freeze_and_kill(lambda: descendants(os.getpid()))
-    while True:  # reap the re-parented orphans, so their memory is counted
-        try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-    out = {
+    leftovers = experiment.kill_all()  # whatever the command left running does not outlive it
+    experiment.reap()
+    result = {
         "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
         "limits": applied,
-        "subreaper": subreaper == 0,
-        "leftovers": leftovers,
+        "leftovers": leftovers + experiment.killed,
+        **got,
     }
-    with contextlib.suppress(OSError):  # the experiment may have deleted the report's folder
-        Path(report).write_text(json.dumps(out))
-    if stopped:
+    if setup.get("report") is not None:
+        with contextlib.suppress(OSError), open(setup["report"], "w", closefd=True) as out:
+            out.write(json.dumps(result))
+    if experiment.stopped:
         return 128 + signal.SIGTERM
     return code if code >= 0 else 128 - code
 

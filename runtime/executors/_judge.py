@@ -79,8 +79,8 @@ def tampered(
     tree: Path, spec: ExperimentSpec, protected: dict[str, str], code: dict[str, str] | None
 ) -> tuple[str, str] | None:
     """Why the run's result cannot be trusted, as (status, reason); None when it can."""
-    if not (tree / ".git").exists():
-        return "crash", "the experiment deleted its worktree"
+    if not tree.is_dir() or not any(tree.iterdir()):
+        return "crash", "the experiment deleted its tree"
     changed = _changed(protected, hash_files(tree, spec.protected))
     if changed:
         return "void", f"protected files changed: {changed}"

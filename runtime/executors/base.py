@@ -40,6 +40,8 @@ class ExperimentSpec:
     network: bool = False
     seed: int = 0
     """ORGLOOP_SEED for the experiment: baseline run i gets i, so their spread is the noise."""
+    max_output: int | None = 50 << 20
+    """stdout and stderr beyond this many bytes are cut in the log (`experiment.max_output`)."""
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,39 @@
-"""Isolation for one experiment process, and the slots (GPUs or CPU) experiments run in.
+"""Isolation for one experiment process: what it may see, what it may do, and how it ends.
 
-What each experiment process gets: a fresh session and process group; a first process
-(`_child.py`) that sets resource limits (address space, processes, file size), is a subreaper, and
-kills every descendant when the command exits or the time is up; a hard timeout after which the
-whole tree is killed (SIGTERM to the first process, which freezes and kills its descendants; SIGKILL
-to the group a second later; then a sweep for any process still carrying the experiment's
-environment tag); an environment built from an allowlist (nothing whose name holds KEY, TOKEN,
-SECRET, PASSWORD or CREDENTIAL, even when the org asks for it); its own TMPDIR; no network, through
-a new network namespace (`unshare -n`, or `unshare -rn` for a user without root) where the machine
-allows it; `CUDA_VISIBLE_DEVICES` set to the slot's GPU, or an even share of the CPU threads when
-several CPU slots share the machine. What each experiment actually got is recorded (`isolation`).
+Where the machine allows it (root, or unprivileged user namespaces), the command's first process
+(`_child.py`) is PID 1 of new PID, mount and network namespaces (`_namespaces.py`): the experiment
+sees and can signal only its own processes, and they all die with that first process. In the mount
+namespace the first process confines the experiment (`_confine.py`): the whole file system
+read-only but its private copy of the tree, a private /tmp and /dev/shm, a private writable layer
+over HOME, the org's `.git` and `.orgloop` and the experiment's own folder hidden, every unix
+socket orgloop's network namespace listens on covered; and it drops every capability (no mount,
+setns or ptrace; mode bits count even for root). Where cgroup v2 is writable each experiment gets a
+cgroup (`_cgroup.py`), killed as a whole when it ends, that records its CPU time (and peak memory
+where the memory controller is delegated). Elsewhere the first process is a subreaper in a session
+of its own that kills its descendants, and orgloop sweeps for processes still carrying the
+experiment's environment tag.
 
-What it does not do: it is not a container. The experiment runs as the orgloop user and can read and
-write whatever that user can outside its worktree; HOME is the user's HOME (caches live there);
-root ignores the process limit and file modes; on a GPU slot the address-space limit is off (CUDA
-reserves large virtual ranges) and GPU memory is not limited. Run untrusted code under a separate
-user or a VM if that matters. See docs/sandbox.md.
+Always: a hard timeout enforced by orgloop itself, which the experiment can neither see nor
+signal (it closes a lifeline the first process watches, which then kills everything; a second
+later it kills the namespace, the cgroup and the group outright); the same lifeline ends the
+experiment if orgloop dies; an environment built from an allowlist (nothing whose name holds KEY,
+TOKEN, SECRET, PASSWORD or CREDENTIAL, even when the org asks for it); resource limits; stdout and
+stderr copied by orgloop into the log and capped there (`_output.py`); `CUDA_VISIBLE_DEVICES` set
+to the slot's GPU, or an even share of the CPU threads. What each experiment actually got is
+recorded (`isolation`).
+
+What it does not do: it is not a VM. The experiment runs as orgloop's user (root stays root, with no
+capabilities), can read what that user can read (read-only is not invisible: HOME, other folders),
+uses the machine's devices (GPUs), and GPU memory is not limited. See docs/sandbox.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -38,179 +46,32 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..core.text import clip
-from ._child import TAG, freeze_and_kill, tagged
+from . import _cgroup
+from ._devices import Device, GpuPeak, detect_gpus, detect_slots
+from ._environment import (
+    interpreter_paths,
+    listening_sockets,
+    parse_size,
+    resolve_command,
+    scrubbed_env,
+)
+from ._namespaces import Namespaces, namespaces
+from ._output import CappedCopy
+from ._procs import TAG, freeze_and_kill, tagged
 from ._traceback import failure
 
-ENV_ALLOW = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TERM",
-    "TZ",
-    "USER",
-    "LD_LIBRARY_PATH",
-    "CUDA_HOME",
-    "CUDA_PATH",
-    "CUDA_DEVICE_ORDER",
-    "XDG_CACHE_HOME",
-    "HF_HOME",
-    "TORCH_HOME",
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_L2_SIZE",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VIRTUAL_ENV",
-    "UV_CACHE_DIR",
-    "PYENV_ROOT",
-    "PYENV_VERSION",
-)
-_SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 LOG_TAIL = 4 << 20
 """How much of an experiment's log is read back for the metric and the record."""
 _CHILD = str(Path(__file__).with_name("_child.py"))
-_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def parse_size(value: Any) -> int | None:
-    """Bytes from 16G, 512M, 2048 (bytes) and the like; None when unset or unreadable."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return int(value)
-    m = _SIZE.match(str(value))
-    if not m:
-        return None
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
-    return int(float(m.group(1)) * scale)
-
-
-# ---- slots
-
-
-@dataclass(frozen=True)
-class Device:
-    """One experiment slot: a GPU (`gpus` holds its index) or a share of the CPU."""
-
-    hardware: str
-    gpus: tuple[str, ...] = ()
-    threads: int | None = None
-    """CPU threads for numeric libraries: the cores left to experiments, shared by the slots."""
-
-
-def _nvidia_smi(*query: str) -> list[list[str]]:
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", *query, "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [[c.strip() for c in line.split(",")] for line in out.splitlines() if line.strip()]
-
-
-def _torch_gpus() -> list[tuple[str, str]]:
-    """GPUs as torch sees them, for machines with CUDA but no nvidia-smi on PATH. Imports torch
-    (seconds) only when it is installed; torch's indices are already relative to the user's
-    CUDA_VISIBLE_DEVICES, so they are mapped back to what the user wrote."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return []
-    try:
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        names = [torch.cuda.get_device_name(i) for i in range(count)]
-        totals = [torch.cuda.get_device_properties(i).total_memory >> 20 for i in range(count)]
-    except Exception:  # a broken CUDA install means no GPU, not a failed run
-        return []
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(count)]
-    return [(ids[i], f"{names[i]}, {totals[i]} MiB") for i in range(min(count, len(ids)))]
-
-
-def detect_gpus() -> list[tuple[str, str]]:
-    """(index, description) of each GPU experiments may use: nvidia-smi's list, else torch's;
-    only those in CUDA_VISIBLE_DEVICES when the user set it."""
-    rows = _nvidia_smi("--query-gpu=index,uuid,name,memory.total")
-    if not rows:
-        return _torch_gpus()
-    gpus = [(r[0], r[1], f"{r[2]}, {r[3]} MiB") for r in rows if len(r) >= 4]
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        wanted = [v.strip() for v in visible.split(",") if v.strip()]
-        by_id = {g[0]: g for g in gpus} | {g[1]: g for g in gpus}
-        gpus = [by_id[w] for w in wanted if w in by_id]
-    return [(index, desc) for index, _, desc in gpus]
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "cpu"
-
-
-def detect_slots(parallel: int) -> list[Device]:
-    """One slot per GPU found (at most `parallel`), else `parallel` CPU slots."""
-    gpus = detect_gpus()
-    if gpus:
-        return [Device(desc, (index,)) for index, desc in gpus[:parallel]]
-    cores = os.cpu_count() or 1
-    # One core stays with orgloop (and the TUI): BLAS threads that spin on a busy core make a
-    # numpy experiment several times slower (tinylm on a busy 2-core machine: 6.7 s vs 46 s).
-    threads = max(1, (cores - 1) // parallel)
-    return [Device(f"cpu: {_cpu_name()}, {cores} cores", (), threads) for _ in range(parallel)]
+_F_SETPIPE_SZ = 1031
 
 
 # ---- what a process may see
 
 
-@functools.cache
 def network_namespace() -> tuple[str, ...]:
-    """The command prefix that gives a process no network here: `unshare -n` (root), else
-    `unshare -rn` (an unprivileged user namespace), else () where neither works."""
-    if not shutil.which("unshare"):
-        return ()
-    for prefix in (("unshare", "-n"), ("unshare", "-r", "-n")):
-        try:
-            if subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0:
-                return prefix
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return ()
-
-
-def scrubbed_env(passthrough: tuple[str, ...], device: Device) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW or k in passthrough}
-    env = {k: v for k, v in env.items() if not _SECRET.search(k)}
-    env["CUDA_VISIBLE_DEVICES"] = ",".join(device.gpus)
-    if device.gpus:  # nvidia-smi numbers GPUs in PCI order; CUDA's default order may differ
-        env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if device.threads is not None:  # two slots each starting every core's worth of threads thrash
-        for name in _THREADS:
-            env.setdefault(name, str(device.threads))
-    return env
-
-
-def resolve_command(command: str) -> str:
-    """`python ...` means the interpreter orgloop runs under, so experiments see its packages."""
-    for prefix in ("python ", "python3 "):
-        if command.startswith(prefix):
-            return f"{sys.executable} {command[len(prefix) :]}"
-    return command
+    """The command prefix that gives a process no network here, () where nothing does."""
+    return namespaces(pid=False, network=True).prefix
 
 
 # ---- running one command
@@ -222,6 +83,7 @@ class ProcessSpec:
 
     command: str
     cwd: Path
+    """The experiment's private tree: its working directory and its one lasting writable place."""
     log: Path
     """Where its stdout and stderr go; `log.report` holds what the first process measured."""
     timeout: float
@@ -234,6 +96,12 @@ class ProcessSpec:
     """ORGLOOP_SEED for the process."""
     evaluate: bool = False
     """The protected evaluation, not the experiment's own command (for messages only)."""
+    hide: tuple[Path, ...] = ()
+    """Folders the process must not see at all (the org's .git and .orgloop, its own folder)."""
+    max_output: int | None = None
+    """stdout and stderr beyond this many bytes are cut in the log (see `_output.py`)."""
+    private_env: Mapping[str, str] = field(default_factory=dict)
+    """Set for this process only, whatever its name (the evaluation's secret seed)."""
 
 
 @dataclass(frozen=True)
@@ -259,38 +127,48 @@ class Outcome:
 
 
 def _tail(log: BinaryIO) -> str:
-    """The log's last LOG_TAIL bytes, read through the open handle (the experiment may have
-    deleted the file): a summary is at the end, and a runaway print loop can write gigabytes."""
+    """The log's last LOG_TAIL bytes: a summary is at the end, whatever came before it."""
     size = log.seek(0, os.SEEK_END)
     log.seek(max(0, size - LOG_TAIL))
     text = log.read().decode("utf-8", errors="replace")
     return text if size <= LOG_TAIL else f"[... {size - LOG_TAIL} bytes cut ...]\n{text}"
 
 
-class _GpuPeak:
-    """Samples memory.used of a slot's GPU every `every` seconds until cancelled (nothing on a
-    CPU slot or without nvidia-smi). It counts every process on that GPU, not only ours."""
+@dataclass
+class _Running:
+    """One command's moving parts, so that every exit path can end and release them all."""
 
-    def __init__(self, device: Device, every: float) -> None:
-        self.gpu = device.gpus[0] if device.gpus and shutil.which("nvidia-smi") else None
-        self.every = every
-        self.peak = 0.0
-
-    async def run(self) -> None:
-        while self.gpu is not None:
-            rows = await asyncio.to_thread(_nvidia_smi, "--query-gpu=memory.used", "-i", self.gpu)
-            with contextlib.suppress(ValueError, IndexError):
-                self.peak = max(self.peak, float(rows[0][0]) / 1024)
-            await asyncio.sleep(self.every)
+    ns: Namespaces
+    tag: str
+    group: _cgroup.Cgroup | None
+    lifeline: int
+    """orgloop's end of the lifeline: closing it tells the first process to end everything."""
+    tmp: Path | None
+    fds: list[int] = field(default_factory=list)
+    """Descriptors still open here: closed when the command is over, whatever happened."""
+    escaped: int = 0
+    pids_max: bool = False
 
 
 class Sandbox:
-    """Runs one command under the isolation described in the module docstring."""
+    """Runs one command under the isolation described in the module docstring.
+
+    `namespaces=False` and `cgroups=False` fall back to what a machine without them gets (a
+    session, a subreaper, the tag sweep); `network_isolation=False` leaves the network on.
+    """
 
     def __init__(
-        self, *, network_isolation: bool = True, kill_grace: float = 1.0, gpu_poll: float = 1.0
+        self,
+        *,
+        network_isolation: bool = True,
+        namespaces: bool = True,
+        cgroups: bool = True,
+        kill_grace: float = 1.0,
+        gpu_poll: float = 1.0,
     ) -> None:
         self.network_isolation = network_isolation
+        self.namespaces = namespaces
+        self.cgroups = cgroups
         self.kill_grace = kill_grace
         self.gpu_poll = gpu_poll
 
@@ -304,90 +182,217 @@ class Sandbox:
         return out
 
     async def run(self, spec: ProcessSpec, device: Device) -> Outcome:
-        command, cwd, log_path, timeout = spec.command, spec.cwd, spec.log, spec.timeout
-        evaluate = spec.evaluate
-        report = log_path.with_suffix(".report")
-        processes = spec.limits.get("processes")
-        setup = {"limits": self.limits(spec, device), "processes": processes}
-        # By path and without site: the first process needs the standard library only.
-        argv = [sys.executable, "-I", "-S", _CHILD, json.dumps(setup), str(report)]
-        argv += ["--", "/bin/sh", "-c", resolve_command(command)]
-        netns = network_namespace() if self.network_isolation and not spec.network else ()
+        ns = namespaces(pid=self.namespaces, network=self.network_isolation and not spec.network)
         tag = secrets.token_hex(8)
-        tmp = log_path.parent / f"tmp-{log_path.stem}"
-        tmp.mkdir(parents=True, exist_ok=True)
+        group = _cgroup.create(tag) if self.cgroups else None
+        tmp = None if ns.mount else spec.log.parent / f"tmp-{spec.log.stem}"
+        running = _Running(ns, tag, group, -1, tmp)
         env = {
             **scrubbed_env(spec.env, device),
             TAG: tag,
-            "TMPDIR": str(tmp),
+            "TMPDIR": str(tmp) if tmp else "/tmp",
             "ORGLOOP_SEED": str(spec.seed),
+            **spec.private_env,
         }
+        gpu = GpuPeak(device, self.gpu_poll)
         started = time.monotonic()
-        with open(log_path, "w+b") as log:
-            proc = await asyncio.create_subprocess_exec(
-                *netns,
-                *argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            gpu = _GpuPeak(device, self.gpu_poll)
-            sampler = asyncio.ensure_future(gpu.run())
-            try:
-                code = await asyncio.wait_for(proc.wait(), timeout)
-                timed_out = False
-            except TimeoutError:
-                timed_out = True
-                await self._kill(proc)
-                code = proc.returncode if proc.returncode is not None else -9
-            finally:
-                sampler.cancel()
-                if proc.returncode is None:  # cancelled: the run is stopping; so is the experiment
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    freeze_and_kill(lambda: tagged(tag))
-            seconds = time.monotonic() - started
-            # Anything still carrying the tag escaped the first process (or outlived it).
-            escaped = await asyncio.to_thread(freeze_and_kill, lambda: tagged(tag))
-            output = _tail(log)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if tmp:
+                tmp.mkdir(parents=True, exist_ok=True)
+            with open(spec.log, "w+b") as log:
+                proc, output = await self._start(spec, device, env, running)
+                copy = CappedCopy(output, log, spec.max_output)
+                drain = asyncio.ensure_future(asyncio.to_thread(copy.run))
+                sampler = asyncio.ensure_future(gpu.run())
+                try:
+                    timed_out = await self._wait(proc, spec.timeout, running)
+                finally:
+                    sampler.cancel()
+                    if proc.returncode is None:  # cancelled: the run is stopping, so is this
+                        self._kill(proc, running)
+                    await asyncio.to_thread(self._sweep, running)
+                    await self._drained(drain, copy)
+                if copy.error is not None:  # the log could not be written: the disk's trouble
+                    raise copy.error
+                text = _tail(log)
+            stats = group.stats() if group else {}
+        finally:
+            self._release(running)
+        seconds = time.monotonic() - started
         got: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
-            got = json.loads(report.read_text())
-        isolation = {
-            "session": True,
-            "subreaper": bool(got.get("subreaper")),
-            "timeout_s": timeout,
-            "env": sorted(k for k in env if k not in (TAG,)),
-            "network": "none" if netns else "host",
-            "network_via": " ".join(netns),
-            "limits": got.get("limits", {}),
-            "processes_enforced": processes is not None and os.getuid() != 0,
-            "tmpdir": "own",
-            "gpus": list(device.gpus),
-            "killed_leftovers": int(got.get("leftovers", 0)) + escaped,
-        }
+            got = json.loads(spec.log.with_suffix(".report").read_text())
+        isolation = self._record(spec, running, got, env, device)
+        isolation |= {"output_cap": spec.max_output, "output_cut": copy.cut, **stats}
         peak_gb = int(got.get("peak_kib", 0)) / (1 << 20)
-        gpu_gb = gpu.peak
+        code = proc.returncode if proc.returncode is not None else -9
         if timed_out:
-            reason = f"timed out after {seconds:.1f}s (limit {timeout:g}s); process tree killed"
-            return Outcome("timeout", output, reason, peak_gb, gpu_gb, isolation)
+            reason = (
+                f"timed out after {seconds:.1f}s (limit {spec.timeout:g}s); process tree killed"
+            )
+            return Outcome("timeout", text, reason, peak_gb, gpu.peak, isolation)
         if code != 0:
-            what = "evaluation" if evaluate else "command"
-            reason = f"{what} exited {code}: {clip(failure(output, cwd), 300)}"
-            return Outcome("crash", output, reason, peak_gb, gpu_gb, isolation)
-        return Outcome("ok", output, "", peak_gb, gpu_gb, isolation)
+            what = "evaluation" if spec.evaluate else "command"
+            reason = f"{what} exited {code}: {clip(failure(text, spec.cwd), 300)}"
+            return Outcome("crash", text, reason, peak_gb, gpu.peak, isolation)
+        return Outcome("ok", text, "", peak_gb, gpu.peak, isolation)
 
-    async def _kill(self, proc: asyncio.subprocess.Process) -> None:
-        """SIGTERM the first process (it kills its descendants), then SIGKILL the group."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
+    async def _start(
+        self, spec: ProcessSpec, device: Device, env: Mapping[str, str], running: _Running
+    ) -> tuple[asyncio.subprocess.Process, int]:
+        """Start the first process; returns it and orgloop's end of its output pipe."""
+        lifeline, running.lifeline = os.pipe()
+        output, output_w = os.pipe()
+        running.fds += [lifeline, output, output_w]
+        with contextlib.suppress(OSError):  # fewer, larger reads for a command that prints a lot
+            fcntl.fcntl(output, _F_SETPIPE_SZ, 1 << 20)
+        report = os.open(spec.log.with_suffix(".report"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        running.fds.append(report)
+        group, processes = running.group, spec.limits.get("processes")
+        running.pids_max = bool(
+            group and processes is not None and group.limit_processes(int(processes))
+        )
+        setup = {
+            "limits": self.limits(spec, device),
+            "processes": processes,
+            "report": report,
+            "lifeline": lifeline,
+            "cgroup": str(group.procs) if group else None,
+            "confine": self._plan(spec, env) if running.ns.mount else None,
+        }
+        argv = [*running.ns.prefix, sys.executable, "-I", "-S", _CHILD, json.dumps(setup)]
+        argv += ["--", "/bin/sh", "-c", resolve_command(spec.command)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=spec.cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=output_w,
+                stderr=output_w,
+                start_new_session=True,
+                pass_fds=(lifeline, report),
+            )
+        finally:
+            for fd in (lifeline, output_w, report):  # the child's now, not orgloop's
+                running.fds.remove(fd)
+                os.close(fd)
+        return proc, output
+
+    def _plan(self, spec: ProcessSpec, env: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            "tree": str(spec.cwd),
+            "hide": [str(p) for p in spec.hide],
+            "sockets": listening_sockets(),
+            "keep": interpreter_paths(),
+            "home": env.get("HOME", ""),
+        }
+
+    async def _wait(
+        self, proc: asyncio.subprocess.Process, timeout: float, running: _Running
+    ) -> bool:
+        """Wait for the command; at the timeout, end it. True if it timed out."""
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+            return False
+        except TimeoutError:
+            pass
+        # Closing the lifeline tells the first process to kill everything and report.
+        self._close_lifeline(running)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), self.kill_grace)
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            self._kill(proc, running)
             await proc.wait()
+        return True
+
+    def _close_lifeline(self, running: _Running) -> None:
+        if running.lifeline >= 0:
+            os.close(running.lifeline)
+            running.lifeline = -1
+
+    def _kill(self, proc: asyncio.subprocess.Process, running: _Running) -> None:
+        """Outright: the cgroup, then the group of the process orgloop started (with
+        `--kill-child`, unshare's death kills the namespace's first process, and so all of it)."""
+        self._close_lifeline(running)
+        if running.group is not None:
+            running.group.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def _sweep(self, running: _Running) -> None:
+        """Anything still in the cgroup or carrying the tag escaped the first process."""
+        if running.group is not None:
+            running.escaped += len(running.group.members())
+            running.group.kill()
+        running.escaped += freeze_and_kill(lambda: tagged(running.tag))
+
+    async def _drained(self, drain: asyncio.Future[None], copy: CappedCopy) -> None:
+        """The output copied to the end, or, if a stray writer keeps the pipe open, cut off."""
+        try:
+            await asyncio.wait_for(asyncio.shield(drain), self.kill_grace)
+        except TimeoutError:
+            copy.stop()
+            await drain
+
+    def _release(self, running: _Running) -> None:
+        self._close_lifeline(running)
+        for fd in running.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        running.fds.clear()
+        if running.group is not None:
+            running.group.remove()
+        if running.tmp is not None:
+            shutil.rmtree(running.tmp, ignore_errors=True)
+
+    def _record(
+        self,
+        spec: ProcessSpec,
+        running: _Running,
+        got: Mapping[str, Any],
+        env: Mapping[str, str],
+        device: Device,
+    ) -> dict[str, Any]:
+        ns = running.ns
+        return {
+            "session": True,
+            "pid_namespace": bool(got.get("pid_namespace")),
+            "mount_namespace": ns.mount and bool(got.get("tree_bound")),
+            "user_namespace": ns.user,
+            "cgroup": running.group is not None and bool(got.get("cgroup_joined")),
+            "cgroup_controllers": running.group.controllers if running.group else [],
+            "network": "none" if ns.network else "host",
+            "network_via": " ".join(ns.prefix),
+            "read_only": bool(got.get("read_only")),
+            "tmp": got.get("tmp", "own folder"),
+            "home": got.get("home", "shared"),
+            "hidden": got.get("hidden", []),
+            "sockets_hidden": got.get("sockets_hidden", 0),
+            "capabilities_dropped": bool(got.get("capabilities_dropped")),
+            "no_new_privs": bool(got.get("no_new_privs")),
+            "confine_errors": got.get("errors", []),
+            "subreaper": bool(got.get("subreaper")),
+            "timeout_s": spec.timeout,
+            "env": sorted(k for k in env if k != TAG),
+            "limits": got.get("limits", {}),
+            "processes_enforced": running.pids_max
+            or (spec.limits.get("processes") is not None and os.getuid() != 0),
+            "gpus": list(device.gpus),
+            "killed_leftovers": int(got.get("leftovers", 0)) + running.escaped,
+        }
+
+
+__all__ = [
+    "Device",
+    "Outcome",
+    "ProcessSpec",
+    "Sandbox",
+    "detect_gpus",
+    "detect_slots",
+    "listening_sockets",
+    "network_namespace",
+    "parse_size",
+    "resolve_command",
+    "scrubbed_env",
+]

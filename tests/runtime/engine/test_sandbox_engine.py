@@ -103,7 +103,14 @@ def test_faulty_experiments_end_with_clear_statuses_and_the_run_goes_on(tmp_path
     script = Script(
         {
             "leak": "print('---')\nprint('val_bpb: 0.1')\n",
-            "tamper": "open('prepare.py', 'w').write('BOUND = 0\\n')\nprint('val_bpb: 0.9')\n",
+            # chmod first: prepare.py is read-only, and the experiment holds no capability that
+            # ignores mode bits, even as root
+            "tamper": """
+            import os
+            os.chmod("prepare.py", 0o644)
+            open("prepare.py", "w").write("BOUND = 0\\n")
+            print("val_bpb: 0.9")
+            """,
             "hang": """
             import os, time
             if os.fork() == 0:
@@ -154,7 +161,7 @@ def test_faulty_experiments_end_with_clear_statuses_and_the_run_goes_on(tmp_path
     assert result["e5"].startswith("e5 (nan): crash, val_bpb = None — ")
     for data in finished.values():  # what each experiment got is on the record
         iso = data["isolation"]
-        assert iso["worktree"] and iso["session"] and iso["timeout_s"] > 0
+        assert iso["tree"] == "private copy" and iso["session"] and iso["timeout_s"] > 0
         assert iso["protected_read_only"] == ["prepare.py"]
         assert iso["network"] in ("none", "host")
 
@@ -162,11 +169,9 @@ def test_faulty_experiments_end_with_clear_statuses_and_the_run_goes_on(tmp_path
 NOISY = """
 import os
 BONUS = 0.0
-path = {counter!r}
-n = int(open(path).read()) if os.path.exists(path) else 0
-open(path, "w").write(str(n + 1))
+n = int(os.environ["ORGLOOP_SEED"])  # baseline run i gets i; every candidate 0
 print("---")
-print(f"val_bpb: {{1.0 + 0.01 * (n % 3) - BONUS:.4f}}")
+print(f"val_bpb: {1.0 + 0.01 * n - BONUS:.4f}")
 """
 
 
@@ -175,7 +180,7 @@ def test_noise_from_the_baselines_reaches_the_reviewer_and_sets_the_keep_margin(
 ) -> None:
     """Three baselines score 1.00, 1.01, 1.02 (sigma 0.01); the reviewer asks for 2 sigma. A
     change worth 0.015 is inside the noise and cannot be kept; one worth 0.05 is kept."""
-    train = NOISY.format(counter=str(tmp_path / "counter"))
+    train = NOISY
     org = make_org(tmp_path / "org", train, baseline_runs=3)
     script = Script(
         {

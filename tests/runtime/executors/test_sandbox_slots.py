@@ -16,7 +16,7 @@ import pytest
 
 from orgloop.org import Metric
 from orgloop.runtime.core.git import Git
-from orgloop.runtime.executors import ExperimentSpec, LocalExecutor, sandbox
+from orgloop.runtime.executors import ExperimentSpec, LocalExecutor, _devices
 from orgloop.runtime.executors.sandbox import (
     Device,
     detect_gpus,
@@ -49,8 +49,8 @@ def two_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def no_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_nvidia_smi", lambda *query: [])
-    monkeypatch.setattr(sandbox, "_torch_gpus", lambda: [])
+    monkeypatch.setattr(_devices, "_nvidia_smi", lambda *query: [])
+    monkeypatch.setattr(_devices, "_torch_gpus", lambda: [])
 
 
 def test_one_slot_per_gpu_up_to_parallel(two_gpus: None) -> None:
