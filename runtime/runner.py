@@ -163,17 +163,18 @@ def _drive(engine: Engine, progress: Progress, tui: bool, stdout: Output, stderr
         stderr.flush()
 
     stdout.on_lost = lost
-    progress.know(engine.state)
-    if not tui:  # the TUI owns the terminal until it quits; nothing else may write to it
-        progress.say(f"watch it: orgloop watch {rel}")
-        _listen(engine, progress)
-    try:
+    try:  # from here on a Ctrl-C, wherever it lands, says how to go on
+        progress.know(engine.state)
+        if not tui:  # the TUI owns the terminal until it quits; nothing else may write to it
+            progress.say(f"watch it: orgloop watch {rel}")
+            _listen(engine, progress)
         if tui:
             asyncio.run(_with_tui(engine, progress))
         else:
             asyncio.run(engine.run())
-    except KeyboardInterrupt:
-        progress.say(f"interrupted; continue with: orgloop resume {rel}")
+    except KeyboardInterrupt:  # said on stderr: with --json, stdout is for events only
+        stderr.write(f"interrupted; continue with: orgloop resume {rel}\n")
+        stderr.flush()
         return EXIT_INTERRUPTED
     except RunStopped as e:  # the disk refused a write: say what, and how to go on
         stderr.write(f"orgloop: {e}\n")

@@ -4,6 +4,8 @@ held run can be reported on while it works."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -95,4 +97,30 @@ def test_run_while_a_run_works_is_refused_for_that_run_only(tmp_path: Path) -> N
         assert first.wait(timeout=120) == 0, errors.read_text()
     finally:
         end(first)
+    assert_sound(run_dir)
+
+
+def test_ctrl_c_exits_130_with_the_resume_command_and_lets_go_of_the_run(tmp_path: Path) -> None:
+    root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
+    proc = subprocess.Popen(
+        ["orgloop", "run", str(root), "--json"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline()  # run_started: it is going
+        (run_dir,) = (root / ".orgloop" / "runs").iterdir()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        end(proc)
+    assert proc.returncode == 130, err
+    assert f"interrupted; continue with: orgloop resume {run_dir.relative_to(tmp_path)}" in err
+    assert all(line.startswith("{") for line in out.splitlines())  # stdout stays JSON
+    done = orgloop("resume", str(run_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
     assert_sound(run_dir)
