@@ -15,6 +15,9 @@ experiment — and the built-in org's Markdown as the org snapshot, as the engin
    top of this when the app finds the events by itself; the bench calls the poll directly.
 3. Memory held: the process's resident memory once the log is open (after a full collection),
    less what it was before the app was made. No goal; printed so it can be watched.
+4. Idle CPU: the share of a core the app uses over `IDLE` seconds following a live run (its lock
+   held, as an engine holds it) to which nothing is appended: the quarter-second polls and the
+   once-a-second redraw of what grows with the clock. No goal; printed.
 
 Run: python bench/tui.py [EVENTS ...]   (default: 100000 300000)
 """
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from orgloop.runtime.core.events import Event
+from orgloop.runtime.core.lock import RunLock
 from orgloop.runtime.scaffold import init_org
 from orgloop.tui import OrgloopApp
 
@@ -51,6 +55,7 @@ REPEATS = {100_000: 3}
 """Times each size is opened (once for sizes not named)."""
 POLLS = 8
 GOALS = {100_000: 2.0, 300_000: 4.0}
+IDLE = 10.0
 
 
 class SyntheticRun:
@@ -372,6 +377,26 @@ def main() -> None:
         report(f"open the {total:,}-event run", opens, GOALS.get(total))
         print(f"memory held once open: {max(held) / 1e6:.0f} MB")
     report("follow 1,000 new events", follows, 0.1)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp)
+        snapshot_org(run_dir)
+        append(run_dir / "events.jsonl", SyntheticRun().take(sizes[0]))
+        share = asyncio.run(idle(run_dir))
+    print(f"idle, following a live run for {IDLE:.0f} s: {100 * share:.1f}% of a core")
+
+
+async def idle(run_dir: Path) -> float:
+    """CPU seconds per second while the app follows a live run that stays quiet."""
+    with RunLock(run_dir):
+        app = OrgloopApp(run_dir, follow=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await asyncio.sleep(2.0)  # past the first poll and redraw
+            start = clock()
+            await asyncio.sleep(IDLE)
+            wall, cpu = since(start)
+    return cpu / wall
 
 
 def report(what: str, timings: list[Timing], goal: float | None) -> None:

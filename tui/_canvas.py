@@ -92,13 +92,22 @@ class Canvas:
         out = []
         for y in range(self.height):
             line = Text(no_wrap=True, end="")
+            run: list[str] = []
+            run_style: Style | str = ""
             for x in range(self.width):
                 char = self.chars[y][x]
                 if char is None:
                     bits = self.bits[y][x]
                     round_corner = (x, y) in self.corners and bits in _ROUND
                     char = _ROUND[bits] if round_corner else _CHARS[bits]
-                line.append(char, self.styles[y][x] or None)
+                style = self.styles[y][x]
+                if style != run_style and run:  # one span per run of a style, not per cell
+                    line.append("".join(run), run_style or None)
+                    run = []
+                run_style = style
+                run.append(char)
+            if run:
+                line.append("".join(run), run_style or None)
             out.append(line)
         return out
 

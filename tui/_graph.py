@@ -24,7 +24,7 @@ from textual.strip import Strip
 from ._canvas import Canvas
 from ._feed import HUMAN, Feed
 from ._format import STATE_STYLE, duration
-from ._layout import Layout, Variant, fit
+from ._layout import Box, Layout, Variant, fit
 from ._roles import role_now
 
 STATE_WIDTH = 14
@@ -91,6 +91,8 @@ class OrgGraph(ScrollView, can_focus=True):
         self._key: tuple[object, ...] = ()
         self._lines: list[Strip] = []
         self._texts: list[Text] = []
+        self._drawn: tuple[object, ...] = ()
+        """What the picture was last drawn from."""
         self._offset = 0
         self.alive = False
         self.clock = 0.0
@@ -138,15 +140,20 @@ class OrgGraph(ScrollView, can_focus=True):
         lay = self.layout_
         if lay is None:
             return
-        canvas = Canvas(lay.width, lay.height)
         states = edge_states(self.feed)
+        boxes = {name: self._look(name) for name in lay.boxes}
+        key = (tuple(boxes.items()), tuple(sorted(states.items())), self._offset)
+        if key == self._drawn and self._texts:
+            return  # nothing on the picture moved (the clock ticked under idle roles)
+        self._drawn = key
+        canvas = Canvas(lay.width, lay.height)
         order = ("declared", "used", "queued", "busy")  # the lit ones last, so they win
         for state in order:
             for route in lay.routes:
                 if states.get((route.src, route.dst)) == state:
                     canvas.route(route, EDGE_STYLE[state])
-        for box in lay.boxes.values():
-            self._box(canvas, box.name, lay)
+        for name, look in boxes.items():
+            self._box(canvas, lay.boxes[name], *look)
         lines = canvas.lines()
         if lines == self._texts:
             return
@@ -155,20 +162,20 @@ class OrgGraph(ScrollView, can_focus=True):
         self._lines = [Strip([pad, *line.render(self.app.console)]) for line in lines]
         self.refresh()
 
-    def _box(self, canvas: Canvas, name: str, lay: Layout) -> None:
-        box = lay.boxes[name]
+    def _look(self, name: str) -> tuple[str, str, str]:
+        """(state, state line, border style) of a role's box."""
         if name == HUMAN:
-            state, label = "idle", ""
-            style = "cyan"
-        else:
-            now = role_now(self.feed, name, self.alive)
-            state = now.state
-            label = (
-                state
-                if now.since is None or state == "idle"
-                else (f"{state} {duration(self.clock - now.since)}")
-            )
-            style = BOX_STYLE.get(state, "")
+            return "idle", "", "cyan"
+        now = role_now(self.feed, name, self.alive)
+        state = now.state
+        label = state
+        roomy = self.layout_ is not None and self.layout_.boxes[name].h >= 4
+        if now.since is not None and state != "idle" and roomy:  # only a roomy box has the time
+            label = f"{state} {duration(self.clock - now.since)}"
+        return state, label, BOX_STYLE.get(state, "")
+
+    def _box(self, canvas: Canvas, box: Box, state: str, label: str, style: str) -> None:
+        name = box.name
         canvas.box(box, style)
         inner = box.w - 2
         pad = 1 if inner >= len(name) + 4 else 0

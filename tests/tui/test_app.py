@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _runs import SIZE, browse_text, control
+from _runs import RECORDED, SIZE, browse_text, control
 from rich.console import Console
 from textual.widgets import Input, Select, Static, TextArea
 
@@ -19,11 +19,13 @@ from orgloop.tui import (
     KeyedTable,
     MessageScreen,
     MessageStream,
+    MetricPlot,
     OrgHistory,
     OrgloopApp,
     StatusBar,
     VerdictScreen,
 )
+from orgloop.tui._experiments import experiment_cells
 
 
 def table_keys(app: OrgloopApp, selector: str) -> list[str]:
@@ -259,3 +261,51 @@ async def test_a_run_folder_without_a_log_waits_for_one(live: Path, tmp_path: Pa
         await pilot.pause()
         assert app.feed.state.events == 150
         assert "tinylm" in app.query_one(StatusBar).text.plain
+
+
+async def test_diffs_are_coloured_in_the_experiment_view(recorded: Path) -> None:
+    app = OrgloopApp(recorded, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        app.query_one(ExperimentsTable).move_to("e8")
+        await pilot.press("enter")
+        await pilot.pause()
+        body = app.screen.query_one("#browse-body", Static).content
+        console = Console(width=100, file=io.StringIO(), color_system="truecolor")
+        styles = {
+            seg.text.strip(): str(seg.style)
+            for seg in console.render(body)
+            if seg.text.strip().startswith(("+BATCH", "-BATCH"))
+        }
+        assert styles == {"+BATCH = 64": "green", "-BATCH = 128": "red"}
+
+
+async def test_the_status_line_says_best_baseline_gap_and_what_is_left(live: Path) -> None:
+    app = OrgloopApp(live, follow=False)
+    async with app.run_test(size=(200, 40)):
+        status = app.query_one(StatusBar).text.plain
+        assert "val_bpb 1.2818" in status and "baseline 1.2818" in status
+        assert "0% of gap to 0.6044" in status
+        assert "5m41s of wall time left" in status  # 62% of the wall spent, 60% of experiments
+    app = OrgloopApp(RECORDED, follow=False)
+    async with app.run_test(size=(200, 40)):
+        status = app.query_one(StatusBar).text.plain
+        assert "val_bpb 1.2485 (e12, Δ -0.0332)" in status and "5% of gap" in status
+
+
+async def test_delta_reads_the_same_way_on_every_view(recorded: Path) -> None:
+    app = OrgloopApp(recorded, follow=False)
+    async with app.run_test(size=SIZE) as pilot:
+        cells = experiment_cells(app.feed, "e8")
+        assert cells[3].plain == "-0.0280" and cells[3].style == "green"  # lower is better
+        await pilot.press("3")
+        app.query_one(ExperimentsTable).move_to("e8")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Δ -0.0280" in browse_text(app)
+        await pilot.press("escape")
+        plot = app.query_one("#experiments-plot", MetricPlot)
+        plot.focus()
+        await pilot.pause()
+        plot.cursor = plot.series.index["e8"]
+        assert "(Δ -0.0280)" in plot.render().plain
