@@ -6,8 +6,9 @@ then resumed with `orgloop resume RUN`, which is itself killed again at a later 
 until the run has taken its share of kills and may finish. Runs follow each other until there
 have been KILLS kills. A kill *holds* when all of these are true:
 
-- nothing it left keeps running: no experiment process (they sit in their own sessions, so the
-  kill does not reach them; they must notice and die) outlives the engine by more than 5 s;
+- nothing it left keeps running: no process that was under the engine when it was killed (an
+  experiment sits in its own session, so the kill does not reach it; it must notice and die)
+  is alive 5 s later;
 - the log it left reads back whole (a torn last line is allowed), and has every message consumed
   at most once and no experiment finished twice;
 - the resume after it starts and goes on (it is killed later, or finishes with exit 0);
@@ -42,8 +43,6 @@ from orgloop.runtime.core.git import Git
 
 LIFE = 290
 """About how many lines the built-in run's log reaches (three baselines, ten experiments)."""
-TAG = "ORGLOOP_SANDBOX="
-"""The environment tag every experiment process carries (runtime/executors/_child.py)."""
 
 
 @dataclass
@@ -53,23 +52,46 @@ class Kill:
     """Seconds after the engine process (the run, or the resume before) started."""
     events: int = 0
     """Lines in the log when it was killed."""
+    processes: int = 0
+    """Processes under the engine when it was killed (its experiment's, when one was running)."""
     problems: list[str] = field(default_factory=list)
 
 
-def tagged_processes(base: Path) -> list[int]:
-    """Experiment processes of this benchmark still alive: they carry the sandbox's tag and a
-    TMPDIR under `base` (other people's experiments on the machine are none of its business)."""
-    pids = []
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) of a process, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def descendants(root: int) -> dict[int, int]:
+    """Every process under `root` (pid -> start time): the engine's experiments sit in their
+    own sessions and namespaces, but they are still its children and grandchildren."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if TAG.encode() in env and f"TMPDIR={base}".encode() in env:
-            pids.append(int(entry.name))
-    return pids
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None:
+            children.setdefault(st[0], []).append(int(entry.name))
+            starts[int(entry.name)] = st[2]
+    out: dict[int, int] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out[pid] = starts.get(pid, -1)
+        todo += children.get(pid, [])
+    return out
+
+
+def alive(procs: dict[int, int]) -> list[int]:
+    """The processes of `procs` still running (the same process: pid and start time)."""
+    out = []
+    for pid, start in procs.items():
+        st = _stat(pid)
+        if st is not None and st[2] == start and st[1] not in ("Z", "X"):
+            out.append(pid)
+    return out
 
 
 def at_most_once(events: list[Event]) -> list[str]:
@@ -177,13 +199,15 @@ def one_run(n: int, kills: int, rng: random.Random, env: dict[str, str], base: P
             break  # it finished before this moment: fewer kills in this run
         time.sleep(rng.uniform(0.0, 1.0))
         k = Kill(n, time.monotonic() - started)
+        tree = descendants(proc.pid)
         kill(proc)
         k.events = lines(log)
+        k.processes = len(tree)
         deadline = time.monotonic() + 5
-        while tagged_processes(base) and time.monotonic() < deadline:
+        while alive(tree) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if tagged_processes(base):
-            k.problems.append(f"experiment processes outlived the engine: {tagged_processes(base)}")
+        if alive(tree):
+            k.problems.append(f"processes outlived the engine: {alive(tree)}")
         try:
             k.problems += at_most_once(read_events(log))
         except LogError as e:
@@ -231,7 +255,10 @@ def main() -> int:
     )
     for k in kills:
         status = "held" if not k.problems else "FAILED: " + "; ".join(k.problems)
-        print(f"  run {k.run}: kill {k.at:5.1f} s into its session, {k.events:3d} events: {status}")
+        print(
+            f"  run {k.run}: kill {k.at:5.1f} s into its session, {k.events:3d} events, "
+            f"{k.processes} process(es) under the engine: {status}"
+        )
     print(f"{len(held)} held of {len(kills)}")
     return 0 if len(held) == len(kills) else 1
 
