@@ -19,6 +19,7 @@ from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
+from orgloop.runtime.executors._procs import TAG
 
 from _orgs import small_org
 
@@ -31,16 +32,49 @@ asyncio.run(engine.run())
 """
 
 
-def experiments_running(root: Path) -> list[int]:
-    runs = str(root / ".orgloop")
-    pids = []
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, start time) of a live process, or None when it is gone (or a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else (int(fields[1]), int(fields[19]))
+
+
+def descendants(root: int) -> dict[int, int]:
+    """Every live process under `root`, pid -> start time (a pid reused later is not ours)."""
+    parents: dict[int, int] = {}
+    starts: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))):
+            parents[int(entry.name)], starts[int(entry.name)] = st
+    out: dict[int, int] = {}
+    frontier = [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in out:
+                out[child] = starts[child]
+                frontier.append(child)
+    return out
+
+
+def experiments_under(root: int) -> dict[int, int]:
+    """The sandboxed processes under `root`: those whose environment carries the sandbox's tag
+    (their folders and mounts are private, so their cwd says nothing)."""
+    out = {}
+    for pid, start in descendants(root).items():
         try:
-            if entry.name.isdigit() and os.readlink(entry / "cwd").startswith(runs):
-                pids.append(int(entry.name))
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-    return pids
+        if any(item.startswith(TAG.encode() + b"=") for item in environ):
+            out[pid] = start
+    return out
+
+
+def still_alive(procs: dict[int, int]) -> list[int]:
+    return [pid for pid, start in procs.items() if (st := _stat(pid)) and st[1] == start]
 
 
 def lines(path: Path) -> int:
@@ -62,16 +96,19 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path, kill_at: int) 
     deadline = time.monotonic() + 60
     # kill_at 0: once an experiment process runs; else once the log has that many lines
     while proc.poll() is None and time.monotonic() < deadline:
-        if experiments_running(root) if kill_at == 0 else lines(log) >= kill_at:
+        if experiments_under(proc.pid) if kill_at == 0 else lines(log) >= kill_at:
             break
         time.sleep(0.01)
+    under = descendants(proc.pid)
+    if kill_at == 0:
+        assert experiments_under(proc.pid), "no experiment was running at the kill"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     # the experiment runs in its own session, so the kill did not reach it: it must die anyway
     deadline = time.monotonic() + 5
-    while experiments_running(root) and time.monotonic() < deadline:
+    while still_alive(under) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not experiments_running(root), "an experiment outlived the engine"
+    assert not still_alive(under), "a process outlived the engine"
     before = read_events(log)
     assert before and before[-1].kind != "run_finished", "killed before the end"
 
