@@ -62,6 +62,9 @@ FOCUS = {
 """The table each tab key focuses."""
 GPU_EVERY = 3.0
 """Seconds between asks of nvidia-smi while experiments run."""
+RELOAD_AFTER, RELOADS = 2.0, 5
+"""When the org snapshot did not load after an edit: seconds before it is read again, and how
+many times."""
 CONTROL_ACTIONS = frozenset({"control", "inject", "verdict"})
 TABS = Binding.Group("tabs", compact=True)
 
@@ -122,6 +125,7 @@ class OrgloopApp(App[None]):
         self._gpu_at = -GPU_EVERY
         self._acting: tuple[bool, bool, bool] = (False, False, False)
         """(finished, an edit waits, paused) when the footer's keys were last chosen."""
+        self._reloads = 0
         self._expect_paused: bool | None = None
         """What the last pause or resume sent will make of the run, until the log says so."""
 
@@ -167,6 +171,14 @@ class OrgloopApp(App[None]):
         self.run_worker(load, thread=True, exclusive=True, group="org")
 
     def _set_view(self, view: OrgView) -> None:
+        if view.org is None and self.feed.view.org is not None:
+            # The engine rewrites the snapshot after an edit; caught halfway, it does not load.
+            # Keep the last good one and look again in a moment (a few times at most).
+            self._reloads += 1
+            if self._reloads <= RELOADS:
+                self.set_timer(RELOAD_AFTER, self.load_org)
+            return
+        self._reloads = 0
         self.feed.set_view(view)
         self._update(Changes(roles=True))
         self._show_now(force=True)

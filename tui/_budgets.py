@@ -6,6 +6,8 @@ Limits come from `run_started.budget`; what was spent comes from the fold (`expe
 time. Wall time is counted up to the clock while an engine runs the run (so it moves during a long
 experiment) and up to the last event otherwise (so a finished or dead run reads the same forever).
 A budget with no limit shows its figure and no bar (an indeterminate bar would animate forever).
+A figure that is not a budget (slots busy, experiments an hour) fits as a `Gauge` with no limit:
+one more entry in `GAUGES` and in `gauges`, and it shows in the side pane and the line alike.
 """
 
 from __future__ import annotations

@@ -132,3 +132,23 @@ def test_gpu_memory_is_read_from_nvidia_smi_output() -> None:
     gpus = parse(out)
     assert set(gpus) == {"0", "1"}
     assert round(gpus["0"].used_gb, 1) == 12.0 and round(gpus["0"].total_gb) == 140
+
+
+async def test_a_snapshot_caught_halfway_keeps_the_last_good_org(live: Path) -> None:
+    app = live_app(live)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        good = app.feed.view
+        assert good.org is not None and "meta" in good.roles
+        org_md = live / "org" / "ORG.md"
+        text = org_md.read_text()
+        org_md.write_text("---\nname: [unclosed\n---\n")  # what a rewrite in progress can leave
+        app.load_org()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.feed.view is good  # not an empty org, with its roles and edges gone
+        org_md.write_text(text.replace("name: tinylm", "name: tinylm2"))
+        await pilot.pause(2.5)  # the retry
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.feed.view is not good and app.feed.view.org.name == "tinylm2"
