@@ -38,21 +38,8 @@ Severity = Literal["information", "warning", "error"]
 SKIM = frozenset(k for k in ("tool_call",) if not hasattr(RunState, "_on_" + k))
 """Kinds whose data nothing here reads: the view shows no tool calls, and the fold has no handler
 for them (should it gain one, the kind is read in full again)."""
-_ROLE_EVENTS = frozenset(
-    {
-        "message_sent",
-        "turn_started",
-        "turn_completed",
-        "llm_call",
-        "run_resumed",
-        "run_finished",
-        "experiment_started",
-        "experiment_finished",
-        "paused",
-        "resumed",
-    }
-)
-_ACTIVITY_EVENTS = ACTIVITY_KINDS
+_ROLE_EVENTS = frozenset({"message_sent", "turn_started"})
+"""Kinds that can name a role (or a kind of message) not seen before."""
 
 
 @dataclass
@@ -175,7 +162,7 @@ class Feed:
         before = self.state.incumbent_metric
         try:
             self.state.apply(ev)
-            if kind in _ACTIVITY_EVENTS:
+            if kind in ACTIVITY_KINDS:
                 self.activity.apply(ev)
             handler = self._handlers.get(kind)
             if handler is not None:

@@ -14,7 +14,8 @@ from textual.widgets import Static
 
 RUNS = Path(__file__).parents[1] / "data" / "runs"
 RECORDED = RUNS / "tinylm-offline"
-"""A finished run of the built-in org with the offline brain: 13 experiments, 2 kept."""
+"""A finished run of the built-in org with the offline brain: 13 experiments, 2 kept; `org/` holds
+the org's Markdown as the engine keeps its snapshot."""
 META = RUNS / "meta-history"
 """An unfinished log with every kind of org history event: kept, pending, reverted, rejected."""
 SIZE = (120, 40)

@@ -12,6 +12,7 @@ from rich.console import Console
 from textual.widgets import Input, Select, Static, TextArea
 
 from orgloop.runtime.core.events import read_events
+from orgloop.runtime.core.state import Message
 from orgloop.tui import (
     ExperimentScreen,
     ExperimentsTable,
@@ -26,6 +27,7 @@ from orgloop.tui import (
     VerdictScreen,
 )
 from orgloop.tui._experiments import experiment_cells
+from orgloop.tui._message import message_body
 
 
 def table_keys(app: OrgloopApp, selector: str) -> list[str]:
@@ -309,3 +311,12 @@ async def test_delta_reads_the_same_way_on_every_view(recorded: Path) -> None:
         await pilot.pause()
         plot.cursor = plot.series.index["e8"]
         assert "(Δ -0.0280)" in plot.render().plain
+
+
+def test_a_diff_a_message_carries_is_coloured() -> None:
+    diff = "--- a/train.py\n+++ b/train.py\n@@ -1 +1 @@\n-LR = 0.003\n+LR = 0.01\n"
+    msg = Message("m9", "trainer", "critic", "result", "e3: ok", {"diff": diff}, "t8")
+    console = Console(width=80, file=io.StringIO(), color_system="truecolor")
+    styles = {s.text.strip(): str(s.style) for s in console.render(message_body(msg))}
+    assert styles["+LR = 0.01"] == "green" and styles["-LR = 0.003"] == "red"
+    assert styles["@@ -1 +1 @@"] == "cyan"
