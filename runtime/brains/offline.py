@@ -6,7 +6,8 @@ role's policy block names its `kind`; the brain dispatches on it:
 - lead (PI): sends directions — exploit the knob that last won, explore another after `patience`
   experiments without a keep — and decides keep or discard as the reviewer recommends.
 - mutate (engineer): makes one real edit to the incumbent's `NAME = value` line for the knob it
-  was told (or one it picks), sampling inside the policy's `space`.
+  was told (or one it picks), sampling inside the policy's `space` — or, when the editable file
+  does not define the space's knobs, inside the task's own (`space.effective_space`).
 - critic: flags crashes, timeouts, NaN, results beyond the bound, void and implausible jumps.
 - review: noise-aware — recommends keep only beyond `sigmas` baseline sigmas (and `min_delta`).
 - meta: proposes a policy edit from the evidence (see `meta_edit`).
@@ -15,7 +16,6 @@ Every effect goes through the same tools an LLM would call, so the runtime's rul
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import random
@@ -23,9 +23,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from ...org import Role
+from ...org import Constant, Role, task_constants, tool_names
 from ..core.state import OK, RunState
 from .base import TurnContext
+from .space import effective_space
 
 BLOCKING = {"crash", "timeout", "nan", "beyond-bound", "protected", "void", "suspect"}
 
@@ -80,31 +81,32 @@ class OfflineBrain:
 
     # ---- engineer
     def _mutate(self, ctx: TurnContext, rng: random.Random) -> None:
-        space = dict(ctx.role.policy.data.get("space") or {})
         target = ctx.org.program.experiment.editable[0]
         source = ctx.call("read_file", path=target)
-        if not source.ok or not space:
-            ctx.call("send", kind="question", body=f"Cannot act on this: {source.content[:200]}")
+        text = source.value if source.ok and isinstance(source.value, str) else ""
+        space = effective_space(dict(ctx.role.policy.data.get("space") or {}), {target: text})
+        if not text or not space:
+            why = source.content[:200] if not source.ok else f"{target} has no knobs to search"
+            ctx.call("send", kind="question", body=f"Cannot act on this: {why}")
             return
         wanted = re.match(r"Change (\w+)", ctx.message.body)
         knobs = list(space)
         order = ([wanted.group(1)] if wanted and wanted.group(1) in space else []) + [
             k for k in rng.sample(knobs, len(knobs))
         ]
+        found = task_constants(text)
         for knob in order:
-            m = re.search(rf"^{knob} = (.+)$", source.content, re.MULTILINE)
-            if not m:
+            c = found.get(knob)
+            if c is None:
                 continue
-            old_text = m.group(1).strip()
-            new_value = _sample(space[knob], _literal(old_text), rng)
+            old_text = c.text(text)
+            new_value = _sample(space[knob], c.value, rng)
             if new_value is None:
                 continue
             new_text = _format(new_value)
-            if new_text == old_text:
+            if new_text == old_text or new_value == c.value:
                 continue
-            edit = ctx.call(
-                "edit_file", path=target, old_string=m.group(0), new_string=f"{knob} = {new_text}"
-            )
+            edit = ctx.call("edit_file", path=target, **_line_edit(text, c, new_text))
             if not edit.ok:
                 continue
             sent = ctx.call("send", kind="experiment", body=f"{knob} {old_text} -> {new_text}")
@@ -112,7 +114,7 @@ class OfflineBrain:
                 return
             # refused (a repeat of a change already tried from this incumbent): undo the edit
             # and try the next knob
-            ctx.call("edit_file", path=target, content=source.content)
+            ctx.call("edit_file", path=target, content=text)
         ctx.call("send", kind="question", body="No knob in my space can be changed in this file.")
 
     # ---- critic and reviewer
@@ -170,11 +172,32 @@ class OfflineBrain:
 
 
 def _engineer_space(ctx: TurnContext) -> dict[str, Any]:
+    """What the engineer the directions go to will search: its `space`, or the task's own knobs
+    when the editable file does not define them (the PI reads that file to know)."""
     for to in ctx.role.receivers("direction"):
         role: Role | None = ctx.org.roles.get(to)
         if role is not None:
-            return dict(role.policy.data.get("space") or {})
+            space = dict(role.policy.data.get("space") or {})
+            target = ctx.org.program.experiment.editable[0]
+            read = (
+                ctx.call("read_file", path=target) if "read_file" in tool_names(ctx.role) else None
+            )
+            text = read.value if read is not None and read.ok else None
+            return effective_space(space, {target: text}) if isinstance(text, str) else space
     return {}
+
+
+def _line_edit(text: str, c: Constant, new_text: str) -> dict[str, str]:
+    """edit_file's arguments for setting constant `c` to `new_text`: its line, unless that line
+    is not unique in the file (then the whole file)."""
+    start = text.rfind("\n", 0, c.start) + 1
+    end = text.find("\n", c.end)
+    end = len(text) if end < 0 else end
+    line = text[start:end]
+    new_line = line[: c.start - start] + new_text + line[c.end - start :]
+    if text.count(line) == 1:
+        return {"old_string": line, "new_string": new_line}
+    return {"content": text[: c.start] + new_text + text[c.end :]}
 
 
 def _history(state: RunState) -> list[tuple[str, bool]]:
@@ -184,13 +207,6 @@ def _history(state: RunState) -> list[tuple[str, bool]]:
         knob = e.description.split(" ", 1)[0]
         out.append((knob, e.decision == "keep"))
     return out
-
-
-def _literal(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def _format(value: Any) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..org import Constant, task_constants
+from ...org import Constant, task_constants
 
 NOT_KNOBS = frozenset({"SEED"})
 """Constants that are never searched."""

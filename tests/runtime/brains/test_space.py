@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orgloop.runtime._task_space import effective_space, set_constant, task_space
+from orgloop.runtime.brains.space import effective_space, set_constant, task_space
 
 TRAIN = '''"""A stand-in with autoresearch's knob names."""
 ASPECT_RATIO = 64       # model_dim = depth * ASPECT_RATIO
