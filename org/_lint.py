@@ -178,7 +178,8 @@ def _lint_space(role: Role, files: list[str], names: set[str]) -> list[Finding]:
             f"`space` knob{'' if one else 's'} {', '.join(missing)} "
             f"{'is not a' if one else 'are not'} module-level constant{'' if one else 's'} "
             f"of {', '.join(files)}",
-            "its constants are " + ", ".join(sorted(names)),
+            "the offline engineer searches the file's own constants instead: "
+            + ", ".join(sorted(names)),
             "space",
         )
     ]

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from ._autoresearch import autoresearch_program, with_simplicity
 from ._model import Finding, Org, OrgError, Program, Role
-from ._parse import autoresearch_program, default_roles_dir, parse_program, parse_role
+from ._parse import default_roles_dir, parse_program, parse_role
 
 CLAUDE_AGENTS = Path(".claude") / "agents"
 """Where Claude Code reads a project's subagents, relative to the project folder."""
@@ -50,6 +51,8 @@ def parse_org(root: Path) -> tuple[Org | None, list[Finding]]:
     if program is None:
         return None, findings
     roles = _place(roles, program, findings)
+    if autoresearch:
+        roles = with_simplicity(roles, program)
     return Org(root=root, program=program, roles=roles, autoresearch=autoresearch), findings
 
 

@@ -78,11 +78,16 @@ class Experiment:
     """Environment variables passed through to experiments (never ones holding KEY/TOKEN/SECRET)."""
     max_output: int = 50 << 20
     """Bytes of stdout and stderr an experiment's log keeps; beyond it the middle is cut."""
+    measured_by: str | None = None
+    """`module.function` whose return value in the experiment's own process is the metric
+    (`prepare.evaluate_bpb`): the sandbox records it, and a printed metric that differs makes
+    the experiment `suspect`."""
 
 
 @dataclass(frozen=True)
 class Budget:
-    experiments: int = 20
+    experiments: int | None = 20
+    """Experiments the run may send (baselines aside); None (`forever`) runs until stopped."""
     wall: float | None = None
     usd: float | None = None
     tokens: int | None = None
@@ -138,6 +143,8 @@ class Program:
     concurrency: int = 4
     max_steps: int = 12
     """Most tool calls in one turn of one role."""
+    results: str | None = None
+    """Where an autoresearch results.tsv is kept in the org folder (autoresearch layouts)."""
     agents: Mapping[str, Placement] = field(default_factory=dict)
     """`agents`: graph places for roles whose files do not declare their own."""
     extra: Mapping[str, Any] = field(default_factory=dict)

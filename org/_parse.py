@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -349,6 +348,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         network=e.boolean("network", False),
         env=e.texts("env"),
         max_output=e.size("max_output", 50 << 20),
+        measured_by=_function_name(e, "measured_by"),
     )
     e.unknown(
         {
@@ -362,12 +362,13 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
             "network",
             "env",
             "max_output",
+            "measured_by",
         },
         typos=True,
     )
     b = f.section("budget")
     budget = Budget(
-        experiments=b.integer("experiments", 20, minimum=1) or 20,
+        experiments=_experiments(b),
         wall=b.duration("wall", None),
         usd=b.number("usd", None),
         tokens=b.integer("tokens", None),
@@ -408,6 +409,41 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
     )
 
 
+def _function_name(f: Fields, key: str) -> str | None:
+    """`module.function`, dotted Python names, or None."""
+    value = f.text(key)
+    if value is None:
+        return None
+    parts = value.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        f.error(
+            f.line_of(key),
+            f"`{f.prefix}{key}` must be module.function, got {value!r}",
+            "e.g. measured_by: prepare.evaluate_bpb",
+        )
+        return None
+    return value
+
+
+FOREVER = "forever"
+"""`budget.experiments: forever`: no experiment budget; the run goes on until it is stopped."""
+
+
+def _experiments(b: Fields) -> int | None:
+    if b.data.get("experiments") == FOREVER:
+        return None
+    if isinstance(b.data.get("experiments"), str):
+        b.error(
+            b.line_of("experiments"),
+            f"`budget.experiments` must be a whole number or {FOREVER}, "
+            f"got the text {b.data['experiments']!r}",
+            f"e.g. experiments: 20, or experiments: {FOREVER} to run until stopped",
+            "type",
+        )
+        return 20
+    return b.integer("experiments", 20, minimum=1) or 20
+
+
 def _placements(f: Fields) -> dict[str, Placement]:
     """ORG.md's `agents`: name -> {receives, sends} for roles whose files do not say."""
     out = {}
@@ -420,28 +456,3 @@ def _placements(f: Fields) -> dict[str, Placement]:
             line=f.lines.get(f"agents.{name}", f.line_of("agents")),
         )
     return out
-
-
-def autoresearch_program(root: Path, findings: list[Finding]) -> Program | None:
-    """An autoresearch folder's program: program.md is the objective, the rest are its defaults."""
-    path = root / "program.md"
-    text = read_text(path, findings)
-    if text is None:
-        return None
-    command = "uv run train.py" if shutil.which("uv") else "python train.py"
-    return Program(
-        path=path,
-        name=root.resolve().name,
-        entry="pi",
-        metric=Metric("val_bpb", "minimize"),
-        experiment=Experiment(
-            command=command,
-            timeout=600.0,
-            editable=("train.py",),
-            protected=("prepare.py",) if (root / "prepare.py").exists() else (),
-        ),
-        budget=Budget(),
-        meta=Meta(),
-        body=text,
-        body_line=1,
-    )

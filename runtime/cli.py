@@ -214,6 +214,12 @@ def _add_run(sub: Subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="seed for the offline policies")
     p.add_argument(
+        "--tag",
+        default=None,
+        help="name the run's branch: autoresearch/TAG in an autoresearch folder (default: "
+        "today's, e.g. mar5), else orgloop/TAG (default: the run id); it must not exist yet",
+    )
+    p.add_argument(
         "--strict", action="store_true", help="refuse to start on any lint warning, not only errors"
     )
     p.add_argument(
@@ -240,6 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tui=args.tui,
         dest=args.dir,
         strict=args.strict,
+        tag=args.tag,
     )
 
 

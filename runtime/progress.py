@@ -67,10 +67,16 @@ class Progress:
     def _run_started(self, d: Mapping[str, Any]) -> None:
         self.metric = d["metric"]["name"]
         bound = d["metric"].get("bound")
+        experiments = d["budget"]["experiments"]
+        budget = (
+            "no experiment budget (until stopped)"
+            if experiments is None
+            else (f"budget {experiments} experiments")
+        )
         self.say(
             f"[bold]orgloop[/] run [cyan]{d['run_id']}[/] of [bold]{d['org_name']}[/] — "
-            f"brain {d['brain']}, {d['slots']} slot(s), budget {d['budget']['experiments']} "
-            f"experiments; {self.metric} {d['metric']['goal']}"
+            f"brain {d['brain']}, {d['slots']} slot(s), {budget}; "
+            f"{self.metric} {d['metric']['goal']}"
             + (f", bound {bound}" if bound is not None else "")
         )
 

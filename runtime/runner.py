@@ -92,6 +92,7 @@ def run(
     tui: bool = False,
     dest: Path | None = None,
     strict: bool = False,
+    tag: str | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -111,7 +112,7 @@ def run(
             progress.say(
                 f"the built-in tinylm org, in a fresh folder (a new git repository): {root}"
             )
-        engine = Engine.start(root, brain=chosen, seed=seed)
+        engine = Engine.start(root, brain=chosen, seed=seed, tag=tag)
         if note:
             stderr.write(f"note: {note}\n")
             stderr.flush()
@@ -236,7 +237,12 @@ def _closing(engine: Engine, progress: Progress) -> int:
     lines = [
         f"  run:      {rel}",
         f"  events:   {rel}/events.jsonl   (controls: {rel}/control.jsonl)",
-        f"  results:  {rel}/results.tsv",
+        f"  results:  {rel}/results.tsv"
+        + (
+            f" (autoresearch's: {engine.org.root / engine.org.program.results})"
+            if engine.org.autoresearch and engine.org.program.results
+            else ""
+        ),
         f"  diffs:    {rel}/experiments/<id>/diff.patch and log.txt",
         f"  best:     branch {state.branch} at {best_commit(state)[:7]} "
         f"(git -C {engine.org.root} show {best_commit(state)[:7]}:"

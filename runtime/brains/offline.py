@@ -9,7 +9,8 @@ role's policy block names its `kind`; the brain dispatches on it:
   was told (or one it picks), sampling inside the policy's `space` — or, when the editable file
   does not define the space's knobs, inside the task's own (`space.effective_space`).
 - critic: flags crashes, timeouts, NaN, results beyond the bound, void and implausible jumps.
-- review: noise-aware — recommends keep only beyond `sigmas` baseline sigmas (and `min_delta`).
+- review: noise-aware — recommends keep only beyond `sigmas` baseline sigmas (and `min_delta`),
+  and under `simplicity` only what is worth the lines it adds (`rules.worth_keeping`).
 - meta: proposes a policy edit from the evidence (see `meta_edit`).
 Every effect goes through the same tools an LLM would call, so the runtime's rules apply.
 """
@@ -24,6 +25,7 @@ from collections import Counter
 from typing import Any
 
 from ...org import Constant, Role, task_constants, tool_names
+from ..core.rules import worth_keeping
 from ..core.state import OK, RunState
 from .base import TurnContext
 from .space import effective_space
@@ -147,14 +149,18 @@ class OfflineBrain:
         margin = max(float(policy.get("min_delta", 0.0)), k * sigma)
         flags = set(d.get("flags", [])) & BLOCKING
         gain = metric_def.gain(metric, inc) if metric is not None and inc is not None else None
-        keep = not flags and d.get("status") == OK and gain is not None and gain > margin
+        lines = d.get("lines") or {}
+        added, removed = int(lines.get("added", 0)), int(lines.get("removed", 0))
+        short = worth_keeping(ctx.org, ctx.state, gain, added, removed) if gain is not None else "?"
+        keep = not flags and d.get("status") == OK and gain is not None and not short
         sig = f"{gain / sigma:.1f} sigma" if gain is not None and sigma else f"noise {sigma:g}"
         verdict = "KEEP" if keep else "DISCARD"
         why = (
             f"flags: {', '.join(sorted(flags))}"
             if flags
             else f"delta {gain if gain is None else round(gain, 6)} ({sig}); "
-            f"needs more than {margin:.6f}"
+            + (short if short and short != "?" else f"needs more than {margin:.6f}")
+            + f"; +{added}/-{removed} lines"
         )
         data = {**d, "recommend": "keep" if keep else "discard", "gain": gain, "margin": margin}
         ctx.call("send", kind="review", body=f"{verdict} {d.get('experiment')}: {why}", data=data)

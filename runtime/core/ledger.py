@@ -22,6 +22,10 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6f}"
 
 
+def _budgeted(n: int | None) -> str:
+    return "no limit (the run goes on until it is stopped)" if n is None else f"{n} budgeted"
+
+
 def _row(e: ExperimentRecord) -> dict[str, Any]:
     return {
         "id": e.id,
@@ -55,7 +59,7 @@ def summarize(state: RunState, org: Org) -> dict[str, Any]:
         f"Baseline: {_fmt(base_mean)} over {len(baseline)} run(s), noise sigma {_fmt(noise)}",
         f"Incumbent: {_fmt(state.incumbent_metric)} ({state.incumbent_exp or 'baseline'}, "
         f"commit {state.incumbent[:7]})",
-        f"Experiments: {len(finished)} finished of {org.program.budget.experiments} budgeted, "
+        f"Experiments: {len(finished)} finished of {_budgeted(org.program.budget.experiments)}, "
         f"{len(kept)} kept",
     ]
     if top:

@@ -19,7 +19,7 @@ def refuse_send(
     b = org.program.budget
     if org.roles[to].kind == "sandbox":
         queued = sum(1 for s in pending if org.roles[s["receiver"]].kind == "sandbox")
-        if state.experiments_sent + queued >= b.experiments:
+        if b.experiments is not None and state.experiments_sent + queued >= b.experiments:
             return f"experiment budget spent ({b.experiments} of {b.experiments})"
     limit = next((s.max for s in role.sends if s.kind == kind), None)
     limits = [x for x in (limit, b.visits) if x is not None]
@@ -86,14 +86,51 @@ def refuse_decision(
         return f"{exp_id} cannot be kept: its status is {exp.status}"
     metric, inc = org.program.metric, state.incumbent_metric
     if inc is not None:
-        margin = keep_margin(org, state)
-        gain = metric.gain(exp.metric, inc)
-        if gain <= margin:
-            return (
-                f"{exp_id} cannot be kept: it improves on the incumbent by {gain:.6f}, "
-                f"not more than the noise margin {margin:.6f}"
-            )
+        lines = exp.info.get("lines") or {}
+        why = worth_keeping(
+            org, state, metric.gain(exp.metric, inc), lines.get("added", 0), lines.get("removed", 0)
+        )
+        if why:
+            return f"{exp_id} cannot be kept: {why}"
     return ""
+
+
+def worth_keeping(org: Org, state: RunState, gain: float, added: int, removed: int) -> str:
+    """Why a change that gains `gain` over the incumbent and adds and removes these lines is not
+    worth keeping, or '' when it is: it must beat the noise margin; under the reviewer's
+    simplicity criterion (`simplicity: {gain, lines}`) every added line must be paid for, and a
+    change that deletes more than it adds is worth keeping at no gain within the noise."""
+    margin = keep_margin(org, state)
+    rule = _simplicity(org)
+    net = added - removed
+    if rule is not None and net < 0:
+        if gain >= -margin:
+            return ""
+        return f"it removes {-net} line(s) but loses {-gain:.6f}, more than the noise {margin:.6f}"
+    if gain <= margin:
+        return (
+            f"it improves on the incumbent by {gain:.6f}, not more than the noise margin "
+            f"{margin:.6f}"
+        )
+    if rule is not None and net > 0 and gain <= rule[0] * net / rule[1]:
+        return (
+            f"it adds {net} line(s) for {gain:.6f}; the simplicity criterion asks more than "
+            f"{rule[0] * net / rule[1]:.6f} ({rule[0]:g} per {rule[1]:g} lines)"
+        )
+    return ""
+
+
+def _simplicity(org: Org) -> tuple[float, float] | None:
+    """(gain, lines) from the reviewer's `simplicity` policy, or None without one."""
+    reviewer = next((r for r in org.roles.values() if r.policy.kind == "review"), None)
+    rule = reviewer.policy.data.get("simplicity") if reviewer else None
+    if not isinstance(rule, dict):
+        return None
+    try:
+        gain, lines = float(rule.get("gain", 0.001)), float(rule.get("lines", 20))
+    except (TypeError, ValueError):
+        return None
+    return (gain, lines) if gain >= 0 and lines > 0 else None
 
 
 def keep_margin(org: Org, state: RunState) -> float:

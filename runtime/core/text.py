@@ -132,12 +132,24 @@ def os_error(e: OSError) -> str:
     return f"{where}: {words}"
 
 
+def diff_lines(diff: str) -> tuple[int, int]:
+    """Lines a unified diff adds and removes (file headers aside)."""
+    added = removed = 0
+    for line in diff.splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return added, removed
+
+
 __all__ = [
     "ELLIPSIS",
     "PAGE_CHARS",
     "changed_lines",
     "changes",
     "clip",
+    "diff_lines",
     "errno_words",
     "lines_of",
     "os_error",

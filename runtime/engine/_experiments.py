@@ -17,6 +17,7 @@ from typing import Any
 
 from ...org import Org, Role
 from ..core.state import ExperimentRecord, Message, RunState
+from ..core.text import diff_lines
 from ..core.workspace import Workspace
 from ..executors.base import ExperimentResult, ExperimentSpec
 
@@ -86,6 +87,7 @@ def experiment_spec(
         network=p.experiment.network,
         seed=seed_for(state, msg),
         max_output=p.experiment.max_output,
+        measured_by=p.experiment.measured_by,
     )
 
 
@@ -101,6 +103,7 @@ def result_message(
         "incumbent_metric": state.incumbent_metric,
         "noise": state.noise,
         "seconds": round(result.seconds, 2),
+        "lines": dict(zip(("added", "removed"), diff_lines(result.diff), strict=True)),
     }
     body = (
         f"{exp.id} ({exp.description}): {result.status}, "

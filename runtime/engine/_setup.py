@@ -6,7 +6,9 @@ takes the run lock; `reopen` takes the lock of an existing run folder and folds 
 lets go of the lock if anything after taking it fails. `prepare_repo` makes the org folder a git
 repository if it is not one, keeps `.orgloop/` out of git, and snapshots a dirty working tree
 without touching the user's branch, index or files. `snapshot_org` loads the org from a commit (so
-meta edits on the run branch are what runs).
+meta edits on the run branch are what runs), `lint_snapshot` holds it to what `orgloop check`
+said of the folder, and `run_branch` names a new run's branch (`autoresearch/<tag>` in an
+autoresearch folder).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ...org import Org, OrgError, lint, load_org
+from ...org import Finding, Org, OrgError, lint, load_org
+from ..core.autoresearch import free_branch
 from ..core.errors import RunError
 from ..core.events import EventLog, LogError, read_events
 from ..core.git import Git
@@ -44,6 +47,8 @@ class Opened:
     lock: RunLock
     base: str = ""
     """The commit a new run starts from ("" for a resumed run: the state knows its incumbent)."""
+    branch: str = ""
+    """A new run's branch ("" for a resumed run: the state knows it)."""
 
 
 @contextlib.contextmanager
@@ -72,23 +77,39 @@ def releasing(opened: Opened) -> Iterator[None]:
         raise
 
 
-def open_new(org_path: Path, *, run_id: str | None, durable: bool) -> Opened:
+def open_new(
+    org_path: Path, *, run_id: str | None, durable: bool, tag: str | None = None
+) -> Opened:
+    """A new run folder, held, on its new branch. Lint runs on the folder and again on the
+    snapshot the run will use, before anything of the run exists; if opening fails, the run
+    folder is removed again. `tag` names the branch (see `run_branch`)."""
     root = Path(org_path).resolve()
-    errors = [f for f in lint(load_org(root)) if f.severity == "error"]
+    folder = load_org(root)
+    errors = [f for f in lint(folder) if f.severity == "error"]
     if errors:  # a graph that fails lint never runs; fail before touching anything
         raise OrgError(errors)
     repo = Git(root)
-    base = prepare_repo(repo)
+    written = folder.program.results if folder.autoresearch else None  # not part of the org
+    base = prepare_repo(repo, ignore=(f"/{written}",) if written else ())
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    branch = run_branch(folder, repo, run_id, tag)
     run_dir = root / RUNS / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
     lock = RunLock(run_dir)
-    with _held(lock):
-        workspace = Workspace(repo, int(repo.run("log", "-1", "--format=%ct", base).strip() or 0))
-        org = snapshot_org(workspace, base, run_dir)
-        repo.branch(f"orgloop/{run_id}", base)
-        log = EventLog(run_dir / "events.jsonl", durable=durable)
-    return Opened(org, run_dir, RunState(), log, workspace, lock, base)
+    try:
+        with _held(lock):
+            workspace = Workspace(
+                repo, int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
+            )
+            org = snapshot_org(workspace, base, run_dir)
+            lint_snapshot(org)
+            repo.branch(branch, base)
+            keep_previous_results(org, run_dir)
+            log = EventLog(run_dir / "events.jsonl", durable=durable)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the run exists yet
+        raise
+    return Opened(org, run_dir, RunState(), log, workspace, lock, base, branch)
 
 
 def reopen(run_dir: Path) -> Opened:
@@ -127,18 +148,21 @@ def _writable(log: Path) -> None:
         )
 
 
-def prepare_repo(repo: Git) -> str:
+def prepare_repo(repo: Git, ignore: tuple[str, ...] = ()) -> str:
     """The commit a run starts from: HEAD, or a snapshot commit of a dirty working tree (made
-    with a private index, so the user's branch, index and files are untouched)."""
+    with a private index, so the user's branch, index and files are untouched). `.orgloop/` and
+    the `ignore` patterns (what the run writes into the folder) are kept out of git."""
     if not repo.is_repo() or repo.run("rev-parse", "--show-toplevel", check=False).strip() != str(
         repo.root
     ):
         repo.init()
     exclude = repo.root / ".git" / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
-    if ".orgloop/" not in (exclude.read_text() if exclude.exists() else ""):
+    known = (exclude.read_text() if exclude.exists() else "").splitlines()
+    missing = [p for p in (".orgloop/", *ignore) if p not in known]
+    if missing:
         with open(exclude, "a") as f:
-            f.write("\n.orgloop/\n")
+            f.write("\n" + "".join(f"{p}\n" for p in missing))
     has_head = repo.run("rev-parse", "--verify", "-q", "HEAD", check=False).strip()
     if not has_head:
         return repo.commit_all("orgloop: initial commit of the org")
@@ -155,4 +179,57 @@ def snapshot_org(workspace: Workspace, commit: str, run_dir: Path) -> Org:
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     workspace.export(commit, dest)
-    return replace(load_org(dest), root=workspace.repo.root, source=dest)
+    org = load_org(dest)
+    if org.autoresearch:  # its name is its folder's, and this copy's folder is named `org`
+        org = replace(org, program=replace(org.program, name=workspace.repo.root.resolve().name))
+    return replace(org, root=workspace.repo.root, source=dest)
+
+
+def run_branch(org: Org, repo: Git, run_id: str, tag: str | None) -> str:
+    """The branch a new run advances: `autoresearch/<tag>` for an autoresearch folder (today's
+    tag unless one is given), else `orgloop/<tag or run id>`. A tag that is taken is refused."""
+
+    def exists(name: str) -> bool:
+        return bool(repo.run("rev-parse", "--verify", "-q", f"refs/heads/{name}", check=False))
+
+    try:
+        if org.autoresearch:
+            return free_branch(tag, exists)
+        branch = f"orgloop/{tag or run_id}"
+        if tag is not None and exists(branch):
+            raise ValueError(f"branch {branch} already exists: a fresh run needs a new tag")
+    except ValueError as e:
+        raise RunError(f"{e} (--tag)") from None
+    return branch
+
+
+def lint_snapshot(org: Org) -> None:
+    """The org as git holds it for the run lints as the folder did: a run starts only where
+    `orgloop check` passes. What differs is what git leaves out (ignored or deleted files)."""
+    assert org.source is not None
+    errors = [f for f in lint(org) if f.severity == "error"]
+    if not errors:
+        return
+    copy, root = str(org.source), str(org.root)
+    note = Finding(
+        root,
+        1,
+        "error",
+        "the org as a run takes it from git does not lint, though the folder does",
+        "files git ignores are not part of a run: commit them or stop ignoring them",
+        "snapshot",
+    )
+    raise OrgError([note, *(replace(f, path=f.path.replace(copy, root, 1)) for f in errors)])
+
+
+def keep_previous_results(org: Org, run_dir: Path) -> Path | None:
+    """An autoresearch results.tsv already in the folder, copied into the run folder before the
+    run writes its own there (nothing the user had is lost); None when there was none."""
+    if not org.autoresearch or org.program.results is None:
+        return None
+    path = org.root / org.program.results
+    if not path.is_file():
+        return None
+    kept = run_dir / "results.before.tsv"
+    shutil.copyfile(path, kept)
+    return kept

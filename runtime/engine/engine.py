@@ -22,7 +22,7 @@ from typing import Any
 
 from ...org import HUMAN, KICKOFF, Role, render_prompt
 from ..brains.base import Brain, BrainPaused, TurnContext
-from ..core import rules
+from ..core import autoresearch, rules
 from ..core.errors import RunError, RunStopped, disk_trouble
 from ..core.events import Event
 from ..core.git import GitError
@@ -102,9 +102,12 @@ class Engine:
         durable: bool = True,
         extra: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
+        tag: str | None = None,
     ) -> Engine:
-        """A new run of the org at `org_path`: its run_started, baselines and kickoff logged."""
-        opened = open_new(Path(org_path), run_id=run_id, durable=durable)
+        """A new run of the org at `org_path`: its run_started, baselines and kickoff logged.
+        `tag` names its branch (`autoresearch/<tag>` in an autoresearch folder, else
+        `orgloop/<tag>`; by default today's tag, or the run id)."""
+        opened = open_new(Path(org_path), run_id=run_id, durable=durable, tag=tag)
         with releasing(opened):
             engine = cls(opened, brain=brain, executor=executor, clock=clock)
             p = engine.org.program
@@ -114,7 +117,7 @@ class Engine:
                     "run_id": opened.run_dir.name,
                     "org": str(engine.org.root),
                     "org_name": p.name,
-                    "branch": f"orgloop/{opened.run_dir.name}",
+                    "branch": opened.branch,
                     "base": opened.base,
                     "seed": p.seed if seed is None else seed,
                     "brain": brain.name,
@@ -515,7 +518,8 @@ class Engine:
                 if name not in s.exhausted:
                     self.emit("budget_exhausted", {"budget": name})
                 self._stopping = f"{name} budget spent"
-        spent = s.experiments_sent >= self.org.program.budget.experiments
+        limit = self.org.program.budget.experiments  # None: forever
+        spent = limit is not None and s.experiments_sent >= limit
         if spent and "experiments" not in s.exhausted:
             self.emit("budget_exhausted", {"budget": "experiments"})
 
@@ -571,13 +575,23 @@ class Engine:
         self._memory.pop(role, None)
 
     def write_results(self) -> None:
-        text = results_tsv(self.state, self.org)
-        tmp = self.run_dir / "results.tsv.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(self.run_dir / "results.tsv")
+        """RUN/results.tsv, and in an autoresearch folder its own results.tsv, where and as
+        program.md keeps it (autoresearch's statuses only)."""
+        _write_atomic(self.run_dir / "results.tsv", results_tsv(self.state, self.org))
+        if self.org.autoresearch and self.org.program.results:
+            _write_atomic(
+                self.org.root / self.org.program.results,
+                autoresearch.results_tsv(self.state, self.org),
+            )
 
     def summary(self) -> dict[str, Any]:
         return run_summary(self.state, self.org)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 __all__ = ["NO_BASELINE", "RUNS", "Engine", "RunError"]

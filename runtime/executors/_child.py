@@ -98,7 +98,9 @@ def _join(procs: str) -> bool:
 class _Experiment:
     """The command and everything it starts; `stop` may come from a thread or a signal."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: tuple[int, ...] = ()) -> None:
+        self.keep = keep
+        """File descriptors the command inherits beyond stdio (the measurement channel)."""
         self.pid_namespace = os.getpid() == 1
         self.lock = threading.Lock()
         self.stopped = False
@@ -109,7 +111,7 @@ class _Experiment:
         with self.lock:
             if self.stopped:
                 return None
-            self.pid = subprocess.Popen(cmd, stdin=subprocess.DEVNULL).pid
+            self.pid = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, pass_fds=self.keep).pid
             return self.pid
 
     def kill_all(self) -> int:
@@ -168,7 +170,8 @@ def main(argv: list[str]) -> int:
     if setup.get("cgroup"):
         got["cgroup_joined"] = _join(setup["cgroup"])
     applied = apply_limits(setup.get("limits", {}), setup.get("processes"))
-    experiment = _Experiment()
+    measured = setup.get("measured")
+    experiment = _Experiment((measured,) if isinstance(measured, int) else ())
     got["pid_namespace"] = experiment.pid_namespace
     if setup.get("confine") is not None:
         got.update(confine(setup["confine"]))

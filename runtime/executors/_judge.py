@@ -1,7 +1,8 @@
 """Judging one experiment's result, the same on every executor: protected files hashed before and
 after (`void` if changed), no code planted for the evaluation (`void`), the metric read from the
 protected evaluation's output when there is one (the autoresearch `---` summary), finite (else
-`crash`) and not beyond the task's bound (else `suspect`).
+`crash`), the value the `measured_by` function returned where it was recorded (else `suspect`),
+and not beyond the task's bound (else `suspect`).
 
 Pure functions of files and output; nothing here starts a process.
 """
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._measure import judge as check_measured
 from .base import ExperimentResult, ExperimentSpec
 
 _NUMBER = r"([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|inf|infinity))"
@@ -25,6 +27,12 @@ _NUMBER = r"([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|nan|inf|infinity))"
 def parse_metric(output: str, name: str) -> float | None:
     """The metric from an autoresearch-style summary: the last `name: value` after the last `---`
     line, or the last such line anywhere when there is no `---` block."""
+    text = metric_text(output, name)
+    return None if text is None else float(text)
+
+
+def metric_text(output: str, name: str) -> str | None:
+    """`parse_metric`'s value as it was printed (its digits tell how it was rounded)."""
     lines = output.splitlines()
     cut = max((i for i, line in enumerate(lines) if line.strip() == "---"), default=-1)
     pattern = re.compile(rf"^\s*{re.escape(name)}\s*[:=]\s*{_NUMBER}\s*$", re.IGNORECASE)
@@ -32,7 +40,7 @@ def parse_metric(output: str, name: str) -> float | None:
         for line in reversed(scope):
             m = pattern.match(line)
             if m:
-                return float(m.group(1))
+                return m.group(1)
     return None
 
 
@@ -89,20 +97,36 @@ def tampered(
     return None
 
 
-def judge(spec: ExperimentSpec, output: str, common: dict[str, Any]) -> ExperimentResult:
+def judge(
+    spec: ExperimentSpec,
+    output: str,
+    common: dict[str, Any],
+    measured: list[float | None] | None = None,
+) -> ExperimentResult:
+    """The result of a run that exited cleanly. `measured`: what the `measured_by` function
+    returned in the run (`_measure.returned`), held against the printed metric; None when the
+    executor did not record it."""
     name = spec.metric.name
-    metric = parse_metric(output, name)
-    if metric is None:
+    text = metric_text(output, name)
+    if text is None:
         where = "the evaluation's" if spec.evaluate else "the"
         return ExperimentResult(
             "crash", None, reason=f"no `{name}:` line in {where} output", **common
         )
+    metric = float(text)
     if not math.isfinite(metric):
         return ExperimentResult("crash", None, reason=f"{name} is {metric}: not finite", **common)
+    if spec.measured_by and not spec.evaluate and measured is not None:
+        verdict = check_measured(metric, text, name, spec.measured_by, measured)
+        if verdict.problem:
+            return ExperimentResult(
+                "suspect", metric, reason=verdict.problem, measured=verdict.measured, **common
+            )
+        common = {**common, "measured": verdict.measured}
     if spec.metric.beyond_bound(metric):
         reason = f"{metric} is beyond the bound {spec.metric.bound}: a leak, not a win"
         return ExperimentResult("suspect", metric, reason=reason, **common)
     return ExperimentResult("ok", metric, **common)
 
 
-__all__ = ["hash_files", "importable_files", "judge", "parse_metric", "tampered"]
+__all__ = ["hash_files", "importable_files", "judge", "metric_text", "parse_metric", "tampered"]

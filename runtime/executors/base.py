@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...org import Metric
+from ..core.text import diff_lines
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class ExperimentSpec:
     """ORGLOOP_SEED for the experiment: baseline run i gets i, so their spread is the noise."""
     max_output: int | None = 50 << 20
     """stdout and stderr beyond this many bytes are cut in the log (`experiment.max_output`)."""
+    measured_by: str | None = None
+    """`module.function` whose return value is the metric (see `_measure.py`)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,11 @@ class ExperimentResult:
     """Peak resident memory of the largest process of the run."""
     gpu_gb: float = 0.0
     """Peak memory in use on the slot's GPU (0 on CPU slots or without nvidia-smi)."""
+    measured: float | None = None
+    """What the protected `measured_by` function returned in the experiment's process."""
 
     def to_event(self) -> dict[str, Any]:
+        added, removed = diff_lines(self.diff)
         return {
             "status": self.status,
             "metric": self.metric,
@@ -79,6 +85,8 @@ class ExperimentResult:
             "hardware": self.hardware,
             "gpus": list(self.gpus),
             "isolation": dict(self.isolation),
+            "measured": self.measured,
+            "lines": {"added": added, "removed": removed},
         }
 
 

@@ -27,6 +27,7 @@ from ..core.errors import disk_trouble
 from ..core.git import GitError
 from ..core.text import os_error
 from ._judge import hash_files, importable_files, judge, tampered
+from ._measure import returned
 from ._tree import Snapshot, materialize, prepare
 from .base import ExperimentResult, ExperimentSpec
 from .sandbox import Device, ProcessSpec, Sandbox, detect_slots
@@ -179,7 +180,8 @@ async def _measure(
         return ExperimentResult(problem[0], None, reason=problem[1], **common)
     if run.status != "ok":
         return ExperimentResult(run.status, None, reason=run.reason, **common)
-    return judge(spec, output, common)
+    measured = returned(spec.workdir) if spec.measured_by and not spec.evaluate else None
+    return judge(spec, output, common, measured)
 
 
 def _process(
@@ -204,4 +206,5 @@ def _process(
         # Nothing of orgloop's own: the org's git data, its runs, this experiment's folder.
         hide=(spec.repo / ".git", spec.repo / ".orgloop", spec.workdir),
         max_output=spec.max_output,
+        measured_by=None if evaluate else spec.measured_by,
     )

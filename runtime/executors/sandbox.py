@@ -55,6 +55,7 @@ from ._environment import (
     resolve_command,
     scrubbed_env,
 )
+from ._measure import hook_env, open_channel
 from ._namespaces import Namespaces, namespaces
 from ._output import CappedCopy
 from ._procs import TAG, freeze_and_kill, tagged
@@ -102,6 +103,9 @@ class ProcessSpec:
     """stdout and stderr beyond this many bytes are cut in the log (see `_output.py`)."""
     private_env: Mapping[str, str] = field(default_factory=dict)
     """Set for this process only, whatever its name (the evaluation's secret seed)."""
+    measured_by: str | None = None
+    """`module.function` whose return values reach orgloop through a channel of its own, kept
+    beside `log` (see `_measure.py`)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ class _Running:
     """Descriptors still open here: closed when the command is over, whatever happened."""
     escaped: int = 0
     pids_max: bool = False
+    measured: int | None = None
+    """The write end of the measurement channel, until the first process has it."""
 
 
 class Sandbox:
@@ -194,6 +200,10 @@ class Sandbox:
             "ORGLOOP_SEED": str(spec.seed),
             **spec.private_env,
         }
+        if spec.measured_by:  # the metric as protected code returned it, on orgloop's channel
+            running.measured = open_channel(spec.log.parent)
+            running.fds.append(running.measured)
+            env.update(hook_env(spec.measured_by, running.measured, env.get("PYTHONPATH")))
         gpu = GpuPeak(device, self.gpu_poll)
         started = time.monotonic()
         try:
@@ -259,6 +269,7 @@ class Sandbox:
             "lifeline": lifeline,
             "cgroup": str(group.procs) if group else None,
             "confine": self._plan(spec, env) if running.ns.mount else None,
+            "measured": running.measured,
         }
         argv = [*running.ns.prefix, sys.executable, "-I", "-S", _CHILD, json.dumps(setup)]
         argv += ["--", "/bin/sh", "-c", resolve_command(spec.command)]
@@ -271,10 +282,11 @@ class Sandbox:
                 stdout=output_w,
                 stderr=output_w,
                 start_new_session=True,
-                pass_fds=(lifeline, report),
+                pass_fds=(lifeline, report, *([running.measured] if running.measured else [])),
             )
         finally:
-            for fd in (lifeline, output_w, report):  # the child's now, not orgloop's
+            handed = (lifeline, output_w, report, *([running.measured] if running.measured else []))
+            for fd in handed:  # the child's now, not orgloop's
                 running.fds.remove(fd)
                 os.close(fd)
         return proc, output
@@ -374,6 +386,7 @@ class Sandbox:
             "confine_errors": got.get("errors", []),
             "subreaper": bool(got.get("subreaper")),
             "timeout_s": spec.timeout,
+            "measured_by": spec.measured_by,
             "env": sorted(k for k in env if k != TAG),
             "limits": got.get("limits", {}),
             "processes_enforced": running.pids_max

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 TIME_BUDGET = 0.3  # seconds of training
+MAX_SEQ_LEN = 4  # characters of context the model sees
 ALPHABET = " abcdefghijklmnopqrstuvwxyz"
 VOCAB = len(ALPHABET)
 TRAIN_CHARS = 100_000
