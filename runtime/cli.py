@@ -32,7 +32,7 @@ from .core.errors import RunError, RunStopped
 from .core.git import GitError
 from .core.lock import RunLocked
 from .find import FindError, find_org, find_run, is_org, is_run, list_runs
-from .scaffold import ScaffoldError, init_from_agents, init_org
+from .scaffold import ScaffoldError, Task, init_from_agents, init_from_task, init_org
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What each `_add_NAME` receives: the `orgloop` parser's subcommand table."""
@@ -143,19 +143,55 @@ def _add_init(sub: Subparsers) -> None:
         metavar="AGENTS",
         help="a .claude/agents folder (or the project holding one) to build the org around",
     )
+    p.add_argument(
+        "--task",
+        type=Path,
+        default=None,
+        metavar="SCRIPT",
+        help="your own script that trains and prints a metric (train.py): the org is made for "
+        "it (default DIR: the script's folder)",
+    )
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="with --task: the metric it prints (default: the one name it prints as `name: value`)",
+    )
+    p.add_argument(
+        "--goal",
+        choices=("minimize", "maximize"),
+        default=None,
+        help="with --task: which way is better (default: from the metric's name)",
+    )
     p.add_argument("--force", action="store_true", help="write over files that are in the way")
     p.set_defaults(func=cmd_init)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    if args.agents is not None:
-        made = init_from_agents(args.agents, args.dir, force=args.force)
+    task = Task(args.task, args.metric, args.goal) if args.task is not None else None
+    if task is None and (args.metric or args.goal):
+        print("orgloop init: --metric and --goal go with --task SCRIPT", file=sys.stderr)
+        return EXIT_INPUT
+    if args.agents is not None or task is not None:
+        if args.agents is not None:
+            made = init_from_agents(args.agents, args.dir, force=args.force, task=task)
+        else:
+            assert task is not None
+            made = init_from_task(task, args.dir, force=args.force)
         shown = display_path(made.root)
-        agents = ", ".join(made.agents) or "none (see orgloop check)"
         print(f"made {shown}: {', '.join(made.written)} (one git commit)")
-        print(f"agents placed in the graph (they read each result, advise the PI): {agents}")
+        if args.agents is not None:
+            agents = ", ".join(made.agents) or "none (see orgloop check)"
+            print(f"agents placed in the graph (they read each result, advise the PI): {agents}")
+        if task is not None:
+            org = load_org(made.root)
+            m = org.program.metric
+            space = org.role("engineer").policy.data.get("space") or {}
+            print(f"metric: {m.name} ({m.goal}); the engineer searches {', '.join(space)}")
     elif args.dir is None:
-        print("orgloop init: give a folder (orgloop init DIR) or --from AGENTS", file=sys.stderr)
+        print(
+            "orgloop init: give a folder (orgloop init DIR), --task SCRIPT or --from AGENTS",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     else:
         shown = display_path(init_org(args.dir, force=args.force))

@@ -1,5 +1,6 @@
-"""`orgloop init`: make a new org folder from the built-in tinylm task and the default roles, or
-build one around a Claude Code project's agents (`--from .claude/agents`).
+"""`orgloop init`: make a new org folder from the built-in tinylm task and the default roles, for
+a script of the user's own (`--task train.py`), or around a Claude Code project's agents
+(`--from .claude/agents`); the last two combine.
 
 The new folder holds ORG.md, the task's code (train.py, prepare.py), roles/*.md copied from the
 default library, and a .gitignore for what a run leaves behind; it is a git repository with a
@@ -11,6 +12,9 @@ there when they came from elsewhere), untouched: ORG.md's `agents` places each o
 Every agent reads each experiment's `result` (the trainer sends it to them as well as to the
 critic) and may send the PI `advice`. Nothing is asked and nothing is overwritten: a file that
 would be written and already exists stops `init` before it writes anything, and names the file.
+
+For the user's own script (see `_task_org.py`) the org is made beside it by default; the script
+is committed with the org and never rewritten.
 
 It copies only the task's own files: no trained model, no bytecode caches, no run folders. It does
 not lint the result (`orgloop check` does).
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..org import CLAUDE_AGENTS, Finding, builtin_org_dir, default_roles_dir, parse_role
+from ._task_org import TaskError, task_files
 from .core.git import Git
 
 GITIGNORE = (".orgloop/", "model.npz", "__pycache__/")
@@ -63,9 +68,21 @@ def init_org(dest: Path, *, force: bool = False) -> Path:
     return _write(dest, _template_files(), "the tinylm org with the default roles").root
 
 
-def init_from_agents(agents: Path, dest: Path | None = None, *, force: bool = False) -> Scaffolded:
+@dataclass(frozen=True)
+class Task:
+    """A script of the user's own for `init --task`: its path, and the metric when given."""
+
+    script: Path
+    metric: str | None = None
+    goal: str | None = None
+
+
+def init_from_agents(
+    agents: Path, dest: Path | None = None, *, force: bool = False, task: Task | None = None
+) -> Scaffolded:
     """Build an org around the Claude Code agents in `agents` (a `.claude/agents` folder, or a
-    project folder holding one) at `dest`, by default the project itself."""
+    project folder holding one) at `dest`, by default the project itself; with `task`, for the
+    user's own script rather than the built-in task."""
     folder = Path(agents).absolute()
     if (folder / CLAUDE_AGENTS).is_dir():
         folder = folder / CLAUDE_AGENTS
@@ -80,20 +97,29 @@ def init_from_agents(agents: Path, dest: Path | None = None, *, force: bool = Fa
         dest = folder.parent.parent
     dest = _destination(dest)
     placed = _placeable(files)
-    planned = _template_files(placed)
+    planned = _place(_task_plan(task, dest) if task else _template_files(), placed)
     in_place = folder == (dest / CLAUDE_AGENTS).absolute()
     if not in_place:
         planned.update({str(CLAUDE_AGENTS / p.name): p.read_text(encoding="utf-8") for p in files})
-    clashes = sorted(rel for rel in planned if (dest / rel).exists())
-    if clashes and not force:
-        raise ScaffoldError(
-            f"{dest} already has {', '.join(clashes)}; init writes nothing over a file "
-            "(move them, choose another folder, or pass --force)"
-        )
-    what = f"an org around the Claude Code agents {', '.join(placed) or '(none placed)'}"
     also = [str(p.relative_to(dest)) for p in files] if in_place else []
-    made = _write(dest, planned, what, also)
+    also += _task_in_place(task, dest)
+    what = f"an org around the Claude Code agents {', '.join(placed) or '(none placed)'}"
+    made = _write(dest, _refuse_clashes(dest, planned, force), what, also)
     return Scaffolded(made.root, made.written, tuple(placed))
+
+
+def init_from_task(task: Task, dest: Path | None = None, *, force: bool = False) -> Scaffolded:
+    """Build an org for the user's own script (`task.script`), at `dest`, by default the
+    script's own folder: ORG.md and the default roles, the engineer searching the script's
+    constants. The script is copied when the org goes elsewhere, and is never overwritten."""
+    script = Path(task.script).absolute()
+    if not script.is_file():
+        raise ScaffoldError(f"{task.script} is not a file: give the script that trains (train.py)")
+    dest = _destination(dest if dest is not None else script.parent)
+    planned = _task_plan(task, dest)
+    what = f"an org for {script.name}, the default roles"
+    made = _write(dest, _refuse_clashes(dest, planned, force), what, _task_in_place(task, dest))
+    return made
 
 
 # ---- what gets written
@@ -108,9 +134,8 @@ def _destination(dest: Path) -> Path:
     return dest
 
 
-def _template_files(agents: list[str] | None = None) -> dict[str, str]:
-    """Relative path -> text: the tinylm task, ORG.md and the default roles; with `agents`, the
-    ORG.md and roles that place them."""
+def _template_files() -> dict[str, str]:
+    """Relative path -> text: the tinylm task, ORG.md and the default roles."""
     out: dict[str, str] = {}
     for src in sorted(builtin_org_dir().iterdir()):
         if src.name in _SKIP or src.suffix == ".pyc" or not src.is_file():
@@ -118,6 +143,45 @@ def _template_files(agents: list[str] | None = None) -> dict[str, str]:
         out[src.name] = src.read_text(encoding="utf-8")
     for src in sorted(default_roles_dir().glob("*.md")):
         out[f"roles/{src.name}"] = src.read_text(encoding="utf-8")
+    return out
+
+
+def _task_plan(task: Task, dest: Path) -> dict[str, str]:
+    """The files of an org for the user's script: ORG.md, the roles, and the script itself
+    when the org is made somewhere else."""
+    script = Path(task.script).absolute()
+    try:
+        source = script.read_text(encoding="utf-8")
+        out = task_files(source, script.name, dest.name, task.metric, task.goal)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScaffoldError(f"{task.script} cannot be read: {e}") from None
+    except TaskError as e:
+        raise ScaffoldError(str(e)) from None
+    if script.parent != dest:
+        out[script.name] = source
+    return out
+
+
+def _task_in_place(task: Task | None, dest: Path) -> list[str]:
+    """The user's script, when it is already where the org goes: committed with the org."""
+    if task is None or Path(task.script).absolute().parent != dest:
+        return []
+    return [Path(task.script).name]
+
+
+def _refuse_clashes(dest: Path, planned: dict[str, str], force: bool) -> dict[str, str]:
+    clashes = sorted(rel for rel in planned if (dest / rel).exists())
+    if clashes and not force:
+        raise ScaffoldError(
+            f"{dest} already has {', '.join(clashes)}; init writes nothing over a file "
+            "(move them, choose another folder, or pass --force)"
+        )
+    return planned
+
+
+def _place(files: dict[str, str], agents: list[str]) -> dict[str, str]:
+    """`files` with ORG.md and the roles placing `agents` in the graph."""
+    out = dict(files)
     if agents:
         out["ORG.md"] = _place_agents(out["ORG.md"], agents)
         listed = ", ".join(["critic", *agents])

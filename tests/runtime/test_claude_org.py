@@ -160,7 +160,8 @@ def test_check_on_agents_alone_explains_and_init_without_a_folder_is_refused(
     assert main(["check", str(root)]) == 2
     assert "no ORG.md here, but 1 Claude Code agent in .claude/agents/" in capsys.readouterr().out
     assert main(["init"]) == 2
-    assert "give a folder (orgloop init DIR) or --from AGENTS" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "give a folder (orgloop init DIR), --task SCRIPT or --from AGENTS" in err
 
 
 # ---- lint and run agree
