@@ -101,7 +101,10 @@ def open_new(
             workspace = Workspace(
                 repo, int(repo.run("log", "-1", "--format=%ct", base).strip() or 0)
             )
-            org = snapshot_org(workspace, base, run_dir)
+            try:
+                org = snapshot_org(workspace, base, run_dir)
+            except OrgError as e:  # what git holds does not even load
+                raise _from_snapshot(e.findings, run_dir / "org", root) from None
             lint_snapshot(org)
             repo.branch(branch, base)
             keep_previous_results(org, run_dir)
@@ -208,18 +211,22 @@ def lint_snapshot(org: Org) -> None:
     `orgloop check` passes. What differs is what git leaves out (ignored or deleted files)."""
     assert org.source is not None
     errors = [f for f in lint(org) if f.severity == "error"]
-    if not errors:
-        return
-    copy, root = str(org.source), str(org.root)
+    if errors:
+        raise _from_snapshot(errors, org.source, org.root)
+
+
+def _from_snapshot(errors: list[Finding], copy: Path, root: Path) -> OrgError:
+    """The snapshot's findings, about the user's files, after one that says why they differ."""
     note = Finding(
-        root,
+        str(root),
         1,
         "error",
-        "the org as a run takes it from git does not lint, though the folder does",
+        "the org as a run takes it from git does not load or lint, though the folder does",
         "files git ignores are not part of a run: commit them or stop ignoring them",
         "snapshot",
     )
-    raise OrgError([note, *(replace(f, path=f.path.replace(copy, root, 1)) for f in errors)])
+    moved = [replace(f, path=f.path.replace(str(copy), str(root), 1)) for f in errors]
+    return OrgError([note, *moved])
 
 
 def keep_previous_results(org: Org, run_dir: Path) -> Path | None:

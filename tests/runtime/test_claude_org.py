@@ -222,3 +222,22 @@ def test_the_shapes_that_fail_fail_for_the_right_reason(tmp_path: Path) -> None:
     assert "no role has `kind: sandbox`, so nothing runs experiments" in missing
     clashing = [f.code for f in check(clash(tmp_path / "b"))[0] if f.severity == "error"]
     assert clashing == ["duplicate-role"]
+
+
+def test_a_run_refuses_an_org_that_git_does_not_hold_whole(tmp_path: Path) -> None:
+    root = project(tmp_path, "vue-expert")
+    init_from_agents(root / ".claude" / "agents")
+    git = Git(root)
+    (root / ".gitignore").write_text((root / ".gitignore").read_text() + ".claude/\n")
+    git.run("rm", "-q", "-r", "--cached", ".claude")
+    git.run("commit", "-q", "-am", "the agents are mine, not the repository's")
+    assert not [f for f in check(root)[0] if f.severity == "error"]  # the folder has them
+    with pytest.raises(OrgError) as e:
+        Engine.start(root, brain=OfflineBrain(), executor=InstantExecutor(toy_score))
+    note, *rest = e.value.findings
+    assert note.message.startswith("the org as a run takes it from git does not load or lint")
+    assert note.hint == "files git ignores are not part of a run: commit them or stop ignoring them"
+    assert [(Path(f.path), f.message) for f in rest] == [
+        (root / "ORG.md", "`agents.vue-expert` names no role")
+    ]
+    assert list((root / ".orgloop" / "runs").iterdir()) == []  # no half-made run left
