@@ -113,6 +113,53 @@ class Send:
     line: int = 1
     path: str = ""
     """Where it is declared when that is not the role's own file (ORG.md's `agents`)."""
+    per_turn: int = 1
+    """Most messages of this kind one turn may send (further sends are refused)."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """A role's settings for an LLM brain (its frontmatter); None leaves the brain's default."""
+
+    effort: str | None = None
+    """`output_config.effort`: low, medium, high, xhigh or max."""
+    thinking: str | int | None = None
+    """adaptive, disabled or between_tools; a whole number is a thinking budget in tokens."""
+    max_tokens: int | None = None
+    """The most output tokens one reply may take, thinking included: the ceiling a cut-off
+    reply is retried up to."""
+
+
+@dataclass(frozen=True)
+class RoleBudget:
+    """A role's own share of the run's model budget (`budget` in its frontmatter)."""
+
+    usd: float | None = None
+    tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """ORG.md's `price.MODEL`: US dollars per million tokens. Cache prices left out follow
+    the usual multipliers of the input price."""
+
+    input: float
+    output: float
+    cache_write: float | None = None
+    """Five-minute cache writes."""
+    cache_write_1h: float | None = None
+    cache_read: float | None = None
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class BrainSettings:
+    """ORG.md's `brain`: how an LLM brain behaves when the API does."""
+
+    outage: float = 4 * 3600.0
+    """Seconds an API outage is waited out in the same process before the run pauses."""
+    cache_ttl: Literal["auto", "5m", "1h"] = "auto"
+    """The prompt cache's lifetime; auto picks 1h when a role's turns are far apart."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +194,9 @@ class Program:
     """Where an autoresearch results.tsv is kept in the org folder (autoresearch layouts)."""
     agents: Mapping[str, Placement] = field(default_factory=dict)
     """`agents`: graph places for roles whose files do not declare their own."""
+    brain: BrainSettings = BrainSettings()
+    prices: Mapping[str, PriceOverride] = field(default_factory=dict)
+    """`price`: model (or family prefix) -> what it costs, over the built-in table."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)
     """Line of each frontmatter key, dotted (`experiment.command`), for findings."""
@@ -187,6 +237,8 @@ class Role:
     receives: tuple[str, ...] = ()
     sends: tuple[Send, ...] = ()
     policy: Policy = Policy({}, 1)
+    settings: ModelSettings = ModelSettings()
+    budget: RoleBudget = RoleBudget()
     limits: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     lines: Mapping[str, int] = field(default_factory=dict)

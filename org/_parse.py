@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from ._brain import ROLE_KEYS, brain_settings, model_settings, prices, role_budget
 from ._claude import CLAUDE_KEYS, PERMISSION_MODES
 from ._fields import Fields, load_yaml
 from ._model import (
@@ -49,6 +50,8 @@ _PROGRAM_KEYS = {
     "model",
     "turns",
     "agents",
+    "brain",
+    "price",
 }
 _NATIVE_KEYS = ("receives", "sends", "kind", "limits", "template")
 """orgloop's own role keys. A file with any of the first four is an orgloop role; else it is a
@@ -62,6 +65,7 @@ _ROLE_KEYS = {
     "disallowedTools",
     "permissionMode",
     "replicas",
+    *ROLE_KEYS,
 }
 
 
@@ -238,11 +242,13 @@ def _sends(f: Fields, key: str = "sends", path: str = "") -> tuple[Send, ...]:
         line = f.lines.get(f"{f.prefix}{key}.{kind}", f.line_of(key))
         to: Any = target
         limit = None
+        per_turn = 1
         if isinstance(target, dict):
             to, limit = target.get("to"), target.get("max")
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
                 f.error(line, f"`{f.prefix}{key}.{kind}.max` must be a whole number", "e.g. max: 3")
                 limit = None
+            per_turn = f.section(key).section(kind).integer("per_turn", 1, minimum=1) or 1
         if isinstance(to, str):
             to = [to]
         if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
@@ -253,7 +259,7 @@ def _sends(f: Fields, key: str = "sends", path: str = "") -> tuple[Send, ...]:
                 "type",
             )
             continue
-        sends.append(Send(kind, tuple(to), limit, line, path))
+        sends.append(Send(kind, tuple(to), limit, line, path, per_turn))
     return tuple(sends)
 
 
@@ -302,6 +308,8 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
         receives=f.texts("receives", comma=True),
         sends=_sends(f),
         policy=_policy(body, body_line, path, findings, tokens),
+        settings=model_settings(f),
+        budget=role_budget(f),
         limits=dict(f.section("limits").data),
         extra=f.unknown(_ROLE_KEYS, CLAUDE_KEYS),
         lines=dict(lines),
@@ -404,6 +412,8 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         concurrency=concurrency,
         max_steps=max_steps,
         agents=_placements(f),
+        brain=brain_settings(f),
+        prices=prices(f),
         extra=f.unknown(_PROGRAM_KEYS, typos=True),
         lines=dict(lines),
     )

@@ -236,7 +236,6 @@ def test_every_documented_claude_key_is_known_and_kept(
     assert sorted(org.role("every-key").extra) == [
         "background",
         "color",
-        "effort",
         "hooks",
         "initialPrompt",
         "isolation",
@@ -245,6 +244,7 @@ def test_every_documented_claude_key_is_known_and_kept(
         "memory",
         "skills",
     ]
+    assert org.role("every-key").settings.effort == "high"  # read: the LLM brain sends it
     assert org.role("worktree-tester").extra == {"isolation": "worktree", "background": True}
 
 
