@@ -135,6 +135,10 @@ class _Box(Toolbox):
     def snapshot_files(self) -> dict[str, str]:
         return {}
 
+    def _list_incumbent(self) -> list[str]:
+        root = self.run.org.root
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
 
 def cache_share(path: Path) -> tuple[float, int, dict[str, int]]:
     totals = {"input": 0, "cache_read": 0, "cache_write": 0}

@@ -10,6 +10,7 @@ told what the run already knows (`know`), so its lines name the metric and the e
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -18,7 +19,7 @@ from rich.markup import escape as _escape
 
 from .core.events import Event
 from .core.state import RunState
-from .core.text import clip
+from .core.text import clip, duration
 
 
 def _num(value: Any) -> str:
@@ -38,6 +39,10 @@ class Progress:
         """Experiments started and not finished: id -> the message that asked for it."""
         self.held: list[tuple[str, str]] = []
         """(budget, line) of budgets spent while experiments they cover are still to report."""
+        self.now = 0.0
+        """The time of the latest event."""
+        self.waiting: dict[str, float] = {}
+        """Roles waiting out an API outage: role -> since when (the engine's clock)."""
 
     def know(self, state: RunState) -> None:
         """What a resumed run already holds: the metric's name and the experiments so far."""
@@ -56,6 +61,7 @@ class Progress:
             self.file.write(ev.to_json().decode() + "\n")
             self.file.flush()
             return
+        self.now = ev.t
         handler = getattr(self, "_" + ev.kind, None)
         if handler is not None:
             handler(ev.data)
@@ -141,6 +147,43 @@ class Progress:
                 self.say(line)
         self.held = keep
 
+    def _api_waiting(self, d: Mapping[str, Any]) -> None:
+        since = float(d.get("since") or 0.0)
+        self.waiting[str(d.get("role"))] = since
+        self.say(
+            f"  [yellow]{_escape(str(d.get('what', 'API error')))}[/], retry in "
+            f"{duration(float(d.get('retry_in') or 0))}, waiting since "
+            f"{time.strftime('%H:%M', time.localtime(since))} [dim]({d.get('role')})[/]"
+        )
+
+    def _llm_call(self, d: Mapping[str, Any]) -> None:
+        since = self.waiting.pop(str(d.get("role")), None)
+        if since is not None:
+            self.say(
+                f"  [green]API back[/] after {duration(self.now - since)} [dim]({d.get('role')})[/]"
+            )
+
+    def _reply_cut(self, d: Mapping[str, Any]) -> None:
+        again = d.get("retry_with")
+        then = f"asked again with {again:,}" if again else "the turn gives up"
+        dropped = ", ".join(d.get("dropped") or []) or "no tool call"
+        self.say(
+            f"  [yellow]reply cut off[/] at {d.get('max_tokens', 0):,} tokens ({d.get('role')}): "
+            f"{dropped} not run; {then}"
+        )
+
+    def _refusal(self, d: Mapping[str, Any]) -> None:
+        then = "asked once more" if d.get("retried") else "the turn ends"
+        self.say(
+            f"  [yellow]refused[/] ({d.get('role')}, {d.get('category') or 'no category'}): {then}"
+        )
+
+    def _turn_undone(self, d: Mapping[str, Any]) -> None:
+        self.say(
+            f"  [red]turn undone[/]: {d.get('role')} on `{d.get('kind')}` "
+            f"{d.get('message')}: {_escape(clip(str(d.get('reason', '')), 120))}"
+        )
+
     def _paused(self, d: Mapping[str, Any]) -> None:
         self._release(force=True)
         self.say(f"  [yellow]paused:[/] {_escape(str(d.get('reason', '')))}")
@@ -154,3 +197,9 @@ class Progress:
             f"from baseline {_num(d.get('baseline'))}{gap}; {d.get('kept', 0)} of "
             f"{d.get('experiments', 0)} experiments kept"
         )
+        roles = d.get("by_role") or {}
+        if roles:
+            each = ", ".join(f"{role} ${r['usd']:.2f}" for role, r in roles.items())
+            self.say(f"  cost: ${d.get('usd', 0.0):.2f} ({each})")
+        if d.get("turns_undone"):
+            self.say(f"  [red]{d['turns_undone']} turn(s) ended without their duty done[/]")

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ..org import Metric, load_org
 from .core.events import KINDS, Event
-from .core.ledger import best_commit
+from .core.ledger import best_commit, by_role
 from .core.lock import holder
 from .core.state import FAILED, OK, ExperimentRecord, RunState
 from .core.text import clip
@@ -330,7 +330,8 @@ def render_markdown(s: RunSummary) -> str:
         f"![{m.name} over experiments]({PROGRESS})",
         "",
     ]
-    return "\n".join(out + _baseline_md(s) + _kept_md(s) + _org_md(s) + _failed_md(s) + _cost_md(s))
+    sections = _baseline_md(s) + _kept_md(s) + _org_md(s) + _failed_md(s) + _turns_md(s)
+    return "\n".join(out + sections + _cost_md(s))
 
 
 def _baseline_md(s: RunSummary) -> list[str]:
@@ -407,7 +408,35 @@ def _cost_md(s: RunSummary) -> list[str]:
         f"- Wall: {st.wall_seconds():.1f} s; duty cycle: {_pct(s.duty_cycle)} "
         "(experiment seconds / (slots x wall))",
         "",
+        *_roles_md(st),
     ]
+
+
+def _roles_md(st: RunState) -> list[str]:
+    """Cost per role, and the share of its prompt tokens read from the cache."""
+    rows = by_role(st)
+    if not rows:
+        return []
+    out = ["| role | calls | tokens | dollars | read from cache |", "|---|---|---|---|---|"]
+    for role, r in rows.items():
+        share = _pct(r["cache_share"])
+        out.append(f"| {role} | {r['calls']} | {r['tokens']:,} | ${r['usd']:.4f} | {share} |")
+    return [*out, ""]
+
+
+def _turns_md(s: RunSummary) -> list[str]:
+    """Turns that ended without the role doing its duty, and replies cut off or refused."""
+    st = s.state
+    out = ["## Turns undone", ""]
+    if not st.undone and not st.replies_cut and not st.refusals:
+        return [*out, "None.", ""]
+    for u in st.undone:
+        out.append(f"- {u.get('role')} on `{u.get('kind')}` {u.get('message')}: {u.get('reason')}")
+    out.append(
+        f"- Replies cut off at their token limit: {st.replies_cut} (none of their tool calls "
+        f"ran); refusals: {st.refusals}"
+    )
+    return [*out, ""]
 
 
 # ---- progress.png

@@ -10,7 +10,8 @@ Output survives its reader: when stdout is closed (a pipe into `head`, a closed 
 ssh session, SIGHUP), the run goes on recording to its folder and ends as it would have, with the
 same exit code; stderr says where the run is.
 
-Exit codes: 0 the run finished; 1 it ended in error, or stopped because the disk refused a write
+Exit codes: 0 the run finished; 1 it ended in error (no baseline measured, or the org stopped
+before any experiment ran), or stopped because the disk refused a write
 (full, read-only: the message says what, and `orgloop resume` goes on once it is fixed); 3 it
 paused (resume it later); 130 it was interrupted. Bad input (an org that does not load or lint,
 an unreadable run folder, a run another engine holds) raises for the CLI to report (2).
@@ -34,6 +35,7 @@ from .brains import default_brain_name, make_brain
 from .core.errors import RunStopped
 from .core.events import Event, read_events
 from .core.ledger import best_commit
+from .core.rules import STALLED
 from .core.text import clip
 from .engine import NO_BASELINE, Engine
 from .progress import Progress
@@ -255,7 +257,8 @@ def _closing(engine: Engine, progress: Progress) -> int:
     if not progress.json_lines:
         progress.console.print("\n".join(lines), markup=False)
     if state.finished:
-        return EXIT_ERROR if state.finish_reason.startswith(NO_BASELINE) else EXIT_OK
+        failed = state.finish_reason.startswith((NO_BASELINE, STALLED))
+        return EXIT_ERROR if failed else EXIT_OK
     return EXIT_PAUSED if state.paused else EXIT_ERROR
 
 

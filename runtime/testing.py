@@ -5,13 +5,20 @@
 - `InstantExecutor(score)`: "runs" an experiment by committing its files and scoring them with
   `score(files)` — no subprocess, so engine tests and benchmarks measure the engine. The score is
   the metric (status ok), None (a crash), or (status, metric) for any other outcome.
+  With `seconds` and a `sleep`, each experiment takes that long on that clock.
+- `VirtualClock()`: time that passes only as fast as someone sleeps on it. Hand it to the engine
+  (`clock=`), the brain (`clock=`, `sleep=clock.sleep`) and an executor, and an eight-hour
+  night of outages and experiments runs in seconds.
 - `RecordingRun(org)`: a `Run` with no engine behind it, for desks, toolboxes and brains tested
   on their own: events are folded into its state and kept in a list; nothing is written.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import inspect
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,14 +58,27 @@ Score = Callable[[dict[str, str]], float | tuple[str, float | None] | None]
 class InstantExecutor:
     """Commits the experiment's files on its base and scores the resulting editable files."""
 
-    def __init__(self, score: Score, slots: int = 1, status: str = "ok") -> None:
+    def __init__(
+        self,
+        score: Score,
+        slots: int = 1,
+        status: str = "ok",
+        *,
+        seconds: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self.score = score
         self.slots = slots
         self.status = status
+        self.seconds = seconds
+        """How long each experiment takes, slept on `sleep` (0: no time at all)."""
+        self.sleep = sleep or asyncio.sleep
         self.runs: list[ExperimentSpec] = []
 
     async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult:
         self.runs.append(spec)
+        if self.seconds:
+            await self.sleep(self.seconds)
         git = Git(spec.repo)
         commit = git.commit_files(spec.base, dict(spec.files), spec.message, spec.commit_date)
         if spec.ref:
@@ -73,8 +93,49 @@ class InstantExecutor:
             status = "crash"
         diff = git.run("diff", spec.base, commit)  # as LocalExecutor's: the critic reads it
         return ExperimentResult(
-            status, metric, commit=commit, seconds=0.0, diff=diff, hardware="instant"
+            status, metric, commit=commit, seconds=self.seconds, diff=diff, hardware="instant"
         )
+
+
+class VirtualClock:
+    """A clock whose time moves only when everything that sleeps on it waits: each `sleep`
+    registers a wake-up time, and a driver task, whenever the event loop has had a moment
+    (`tick` real seconds) to run whatever can run, jumps the time to the earliest wake-up and
+    wakes that sleeper. Call it for the time (a Unix timestamp, from `start`).
+
+    Real work (an HTTP round trip, a git commit) takes no virtual time of its own, but a tick
+    may pass while it is under way and wake a sleeper early by that much real work: figures
+    from a virtual night are right to within the time of a few real calls."""
+
+    def __init__(self, start: float = 1_767_225_600.0, tick: float = 0.001) -> None:
+        self.now = start
+        self.tick = tick
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._driver: asyncio.Task[None] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        wake: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wake))
+        if self._driver is None or self._driver.done() or self._driver.get_loop() is not loop:
+            self._driver = loop.create_task(self._drive())
+        await wake
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            await asyncio.sleep(self.tick)
+            at, _, wake = heapq.heappop(self._sleepers)
+            if wake.done():  # its sleeper was cancelled: its time never comes
+                continue
+            self.now = max(self.now, at)
+            wake.set_result(None)
 
 
 @dataclass

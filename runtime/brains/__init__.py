@@ -1,8 +1,9 @@
 """The Brain seam (`base.py`: `Brain`, `TurnContext`), the brains, and choosing one by name: what
 `orgloop run --brain NAME --model M --record PATH` builds.
 
-`make_brain(None, ...)` picks `anthropic` when the environment holds an API key or auth token and
-`offline` otherwise, so a fresh checkout runs with no key and a configured one uses Claude. Brains
+`make_brain(None, ...)` picks `anthropic` when the environment holds an API key, an auth token or
+`ANTHROPIC_BASE_URL` (a local model server), and `offline` otherwise, so a fresh checkout runs with
+no key and a configured one uses Claude. Brains
 are imported only when chosen: the offline path never imports the anthropic SDK.
 
 It does not check that a key works (the first call does, and pauses the run if it does not) and
@@ -26,8 +27,10 @@ class BrainChoiceError(ValueError):
 
 
 def default_brain_name(env: Mapping[str, str] = os.environ) -> str:
-    has_key = env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN")
-    return "anthropic" if has_key else "offline"
+    """`anthropic` when the environment names credentials or an endpoint (a local model
+    server needs no key), else `offline`."""
+    chosen = env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN")
+    return "anthropic" if chosen or env.get("ANTHROPIC_BASE_URL") else "offline"
 
 
 def make_brain(

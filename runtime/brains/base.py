@@ -48,6 +48,7 @@ class TurnContext:
         box: Toolbox,
         seed: str,
         memory: str = "",
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.org = org
         self.role = role
@@ -58,6 +59,7 @@ class TurnContext:
         self.seed = seed
         """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
         self.memory = memory
+        self._stopping = stopping
         self._render = render
         self._box = box
         self._prompt: str | None = None
@@ -78,6 +80,11 @@ class TurnContext:
         at the start of the turn), empty for roles that edit none. A mapping that reads a file only
         when asked, so a brain that does not use them costs no git calls."""
         return self._box.incumbent_files()
+
+    def editable_paths(self) -> list[str]:
+        """The paths of the incumbent's files this role may edit (for a meta role, the role
+        files open to it), as edit_file takes them."""
+        return self._box.editable_paths()
 
     def snapshot(self) -> Mapping[str, str]:
         """The same files at the snapshot commit (`Toolbox.snapshot_files`): what a brain may show
@@ -115,9 +122,34 @@ class TurnContext:
         seconds, stop_reason. Becomes an `llm_call` event of this turn."""
         self._box.usage(usage)
 
-    def declare_spent(self, budget: str) -> None:
-        """The next call would overspend `budget` ("tokens" or "usd"): the run stops there."""
-        self._box.spent(budget)
+    def declare_spent(self, budget: str, *, role: bool = False) -> None:
+        """The next call would overspend `budget` ("tokens" or "usd"): the run stops there. With
+        `role`, it is the role's own budget: this role takes no more turns."""
+        self._box.spent(budget, role=role)
+
+    # ---- what the brain reports (each one event kind; see docs/architecture.md)
+    def report_waiting(self, **data: Any) -> None:
+        """Waiting out an API outage: status, error, attempt, retry_in, since, waited."""
+        self._box.waiting(data)
+
+    def report_cut(self, **data: Any) -> None:
+        """A reply cut off at its token limit whose tool calls were not run: step,
+        stop_reason, max_tokens, retry_with (None: the turn gives up), dropped."""
+        self._box.cut(data)
+
+    def report_refusal(self, **data: Any) -> None:
+        """The model refused: step, category, explanation, retried."""
+        self._box.refused(data)
+
+    def report_undone(self, reason: str) -> None:
+        """The turn ends without the role's duty done (nothing sent where it must send)."""
+        self._box.undone(self.message.id, self.message.kind, reason)
+
+    @property
+    def stopping(self) -> bool:
+        """The run is ending (a budget spent, a human's stop, a pause): a brain that is only
+        waiting should give up its turn rather than make the run wait for it."""
+        return self._stopping()
 
 
 class Brain(Protocol):

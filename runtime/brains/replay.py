@@ -21,7 +21,8 @@ from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any
 
-from .anthropic_brain import MAX_TOKENS, Call, resolve_model, run_turn
+from ._request import settings_for
+from .anthropic_brain import Call, prices_for, resolve_model, run_turn
 from .base import TurnContext
 
 
@@ -76,7 +77,13 @@ class ReplayBrain:
     async def turn(self, ctx: TurnContext) -> None:
         model = resolve_model(ctx.role.model, self.model, ctx.org.program.model)
         try:
-            await run_turn(ctx, self._answer, model=model, max_tokens=MAX_TOKENS)
+            await run_turn(
+                ctx,
+                self._answer,
+                model=model,
+                settings=settings_for(ctx, model),
+                prices=prices_for(ctx.org.program, None),
+            )
             left = self._current.get(ctx.turn_id)
             if left:
                 raise ReplayDivergence(

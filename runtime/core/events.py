@@ -10,9 +10,10 @@ back off the file. A log that is not orgloop's, is damaged mid-way, or was writt
 at once (seq numbers repeat) is a LogError that says which of these it is and what to do.
 
 Event kinds (the `data` each carries is documented in docs/architecture.md):
-run_started, run_resumed, message_sent, turn_started, llm_call, tool_call, turn_completed,
-experiment_started, experiment_finished, decision, org_proposed, org_edited, org_rejected,
-org_reverted, control, budget_exhausted, paused, resumed, error, run_finished.
+run_started, run_resumed, message_sent, turn_started, llm_call, api_waiting, reply_cut, refusal,
+tool_call, turn_undone, turn_completed, experiment_started, experiment_finished, decision,
+org_proposed, org_edited, org_rejected, org_reverted, control, budget_exhausted, paused, resumed,
+error, run_finished.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ KINDS = frozenset(
         "message_sent",
         "turn_started",
         "llm_call",
+        "api_waiting",
+        "reply_cut",
+        "refusal",
         "tool_call",
+        "turn_undone",
         "turn_completed",
         "experiment_started",
         "experiment_finished",

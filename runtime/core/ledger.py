@@ -140,4 +140,23 @@ def run_summary(state: RunState, org: Org) -> dict[str, Any]:
         "tokens": s.tokens,
         "usd": round(s.usd, 4),
         "wall_seconds": round(s.wall_seconds(), 1),
+        "by_role": by_role(s),
+        "turns_undone": len(s.undone),
+        "replies_cut": s.replies_cut,
+        "refusals": s.refusals,
+    }
+
+
+def by_role(state: RunState) -> dict[str, dict[str, Any]]:
+    """What each role's model calls cost: calls, tokens, dollars and the share of its prompt
+    tokens read from the cache, dearest first."""
+    rows = sorted(state.by_role.items(), key=lambda kv: -kv[1].usd)
+    return {
+        role: {
+            "calls": u.calls,
+            "tokens": u.tokens,
+            "usd": round(u.usd, 4),
+            "cache_share": None if u.cache_share is None else round(u.cache_share, 4),
+        }
+        for role, u in rows
     }

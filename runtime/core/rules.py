@@ -1,27 +1,45 @@
 """The rules the toolbox enforces for the engine, as pure functions of the org and the run state:
-what may be sent (experiment budget, visits per edge, no change twice from the same incumbent) and
-what may be kept (finished, ok, and better than the incumbent by more than the measured noise),
-which budgets are spent, and which files a role may edit."""
+what may be sent (experiment budget, visits per edge, sends per turn, no change twice from the
+same incumbent) and what may be kept (finished, ok, and better than the incumbent by more than the
+measured noise), which budgets are spent (the run's and each role's), which pending messages the
+engine holds back once no experiment can come of them, and which files a role may edit."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from typing import Any
 
 from ...org import Org, Role
 from .state import OK, RunState
+from .text import duration
 
 
 def refuse_send(
     org: Org, state: RunState, role: Role, kind: str, to: str, pending: list[dict[str, Any]]
 ) -> str:
-    """Why `role` may not send `kind` to `to` now (budget, edge limit), or '' when it may."""
+    """Why `role` may not send `kind` to `to` now (sends per turn, budget, edge limit), or ''
+    when it may. `pending` is what the turn has sent so far."""
     b = org.program.budget
+    declared = next((s for s in role.sends if s.kind == kind), None)
+    per_turn = declared.per_turn if declared is not None else 1
+    this_turn = sum(1 for s in pending if s["kind"] == kind)
+    if this_turn >= per_turn:
+        times = "once" if per_turn == 1 else f"{per_turn} times"
+        return (
+            f"{role.name} sends `{kind}` at most {times} a turn (its role file's "
+            f"`sends.{kind}.per_turn`), and this turn has; end the turn"
+        )
     if org.roles[to].kind == "sandbox":
         queued = sum(1 for s in pending if org.roles[s["receiver"]].kind == "sandbox")
         if b.experiments is not None and state.experiments_sent + queued >= b.experiments:
             return f"experiment budget spent ({b.experiments} of {b.experiments})"
-    limit = next((s.max for s in role.sends if s.kind == kind), None)
+    elif feeds_experiments(org, org.roles[to]) and experiments_spent(org, state):
+        return (
+            f"experiment budget spent ({b.experiments} of {b.experiments} sent): no experiment "
+            f"can come of a `{kind}` to {to} now; it is not sent"
+        )
+    limit = declared.max if declared is not None else None
     limits = [x for x in (limit, b.visits) if x is not None]
     sent = state.visits[(role.name, to, kind)] + sum(
         1 for s in pending if s["receiver"] == to and s["kind"] == kind
@@ -157,9 +175,109 @@ def spent(org: Org, state: RunState, now: float) -> list[str]:
     return [name for name, hit in over.items() if hit or name in state.exhausted]
 
 
+def experiments_spent(org: Org, state: RunState) -> bool:
+    """Every budgeted experiment has been sent (baselines do not count)."""
+    return state.experiments_sent >= org.program.budget.experiments
+
+
+def feeds_experiments(org: Org, role: Role) -> bool:
+    """An agent role that sends to a sandbox: its turns exist to make experiments."""
+    sandboxes = {r.name for r in org.sandbox_roles()}
+    return role.kind == "agent" and any(t in sandboxes for s in role.sends for t in s.to)
+
+
+def role_spent(org: Org, state: RunState, role: Role) -> list[str]:
+    """The role's own budgets (`budget` in its role file) that its model calls have spent, and
+    those a brain declared spent for it before a call it could not afford."""
+    b, used = role.budget, state.by_role.get(role.name)
+    over = {
+        "usd": b.usd is not None and used is not None and used.usd >= b.usd,
+        "tokens": b.tokens is not None and used is not None and used.tokens >= b.tokens,
+    }
+    declared = state.role_exhausted.get(role.name, ())
+    return [name for name, hit in over.items() if hit or name in declared]
+
+
+def held(org: Org, state: RunState, receiver: Role) -> str:
+    """Why the engine does not deliver a pending message to `receiver`, or '' when it
+    does. Once the experiment budget is spent, a turn of a role that makes experiments (the
+    engineer, on a direction) can change nothing: paying for it would be waste. Results still
+    to come are checked, reviewed and decided as ever. A role whose own budget is spent takes
+    no turn."""
+    if experiments_spent(org, state) and feeds_experiments(org, receiver):
+        return "experiment budget spent"
+    spent_now = role_spent(org, state, receiver)
+    if spent_now:
+        return f"{receiver.name}'s {' and '.join(spent_now)} budget spent"
+    return ""
+
+
+def budget_left(org: Org, state: RunState, role: Role, now: float | None = None) -> str:
+    """What is left of the run's budgets and `role`'s own, in words a role reads each turn:
+    `9 of 12 experiments, $3.20 of $5.00, 1h10m of 8h; yours: $0.40 of $1.00`."""
+    b, r = org.program.budget, role.budget
+    parts = [f"{max(0, b.experiments - state.experiments_sent)} of {b.experiments} experiments"]
+    if b.usd is not None:
+        parts.append(f"${max(0.0, b.usd - state.usd):.2f} of ${b.usd:.2f}")
+    if b.tokens is not None:
+        parts.append(f"{max(0, b.tokens - state.tokens):,} of {b.tokens:,} tokens")
+    if b.wall is not None:
+        left = max(0.0, b.wall - state.wall_seconds(now))
+        parts.append(f"{duration(left)} of {duration(b.wall)}")
+    used = state.by_role.get(role.name)
+    own = []
+    if r.usd is not None:
+        own.append(f"${max(0.0, r.usd - (used.usd if used else 0.0)):.2f} of ${r.usd:.2f}")
+    if r.tokens is not None:
+        own.append(f"{max(0, r.tokens - (used.tokens if used else 0)):,} of {r.tokens:,} tokens")
+    return ", ".join(parts) + (f"; yours: {', '.join(own)}" if own else "")
+
+
+def drained(org: Org, state: RunState) -> str:
+    """Why a run that has nothing left to deliver ends: its experiment budget, the budget of a
+    role that is owed messages, or, when no experiment ever ran, `STALLED` and the turns that
+    ended without doing their duty."""
+    if experiments_spent(org, state):
+        return "experiment budget spent"
+    for mid in state.pending:
+        role = org.roles.get(state.messages[mid].receiver)
+        spent_now = role_spent(org, state, role) if role is not None else []
+        if role is not None and spent_now:
+            return f"{role.name}'s {' and '.join(spent_now)} budget spent"
+    if not state.candidates():
+        undone = "; ".join(f"{u.get('role')}: {u.get('reason')}" for u in state.undone[-3:])
+        return f"{STALLED}: no experiment ran" + (f" ({undone})" if undone else "")
+    return "nothing left to deliver"
+
+
+STALLED = "stalled"
+"""How a run_finished reason begins when the org stopped before any experiment ran."""
+
+
 def protected(org: Org) -> tuple[str, ...]:
     """What no role may edit: the experiment's protected files, and ORG.md."""
     return (*org.program.experiment.protected, "ORG.md")
+
+
+def closed_to_meta(org: Org) -> list[str]:
+    """Role files a meta edit may never touch, though `meta.editable` matches them: the meta
+    roles' own (they would rewrite their own judge) and the sandbox roles' (their limits)."""
+    roles = [r for r in org.roles.values() if "window" in r.receives or r.kind == "sandbox"]
+    return [f for f in (org.role_file(r) for r in roles) if f]
+
+
+def editable_paths(org: Org, role: Role, listed: list[str]) -> list[str]:
+    """Which of the `listed` files (the incumbent's) `role` may edit, as edit_file would take
+    them: matching its editable patterns, nothing protected, and for a meta role none of the
+    files closed to it."""
+    closed = (*protected(org), *(closed_to_meta(org) if "window" in role.receives else ()))
+    patterns = editable_for(org, role)
+    return [p for p in listed if matches(p, patterns) and not matches(p, closed)]
+
+
+def matches(path: str, patterns: tuple[str, ...]) -> bool:
+    """Whether `path` matches one of the glob `patterns` (case-sensitive, `*` crosses `/`)."""
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
 
 
 def editable_for(org: Org, role: Role) -> tuple[str, ...]:

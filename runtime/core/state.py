@@ -62,6 +62,28 @@ class ExperimentRecord:
 
 
 @dataclass
+class RoleUsage:
+    """One role's model calls, summed: what report.md and the TUI show per role."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    """Prompt tokens, cached ones included."""
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cache_share(self) -> float | None:
+        """The share of prompt tokens read from the cache; None before any call."""
+        return self.cache_read / self.input_tokens if self.input_tokens else None
+
+
+@dataclass
 class RunState:
     run_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +108,19 @@ class RunState:
     cache_write: int = 0
     usd: float = 0.0
     llm_calls: int = 0
+    by_role: dict[str, RoleUsage] = field(default_factory=dict)
+    role_exhausted: dict[str, list[str]] = field(default_factory=dict)
+    """Role budgets (`usd`, `tokens`) a brain declared spent, by role."""
+    turn_starts: dict[str, float] = field(default_factory=dict)
+    """When each role's latest turn started (engine clock)."""
+    turn_gaps: dict[str, float] = field(default_factory=dict)
+    """Seconds between each role's last two turn starts: how long its prompt cache must last."""
+    replies_cut: int = 0
+    refusals: int = 0
+    undone: list[dict[str, Any]] = field(default_factory=list)
+    """`turn_undone` events: turns that ended without the role doing its duty."""
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Roles waiting out an API outage now: role -> its latest `api_waiting` data."""
     gpu_seconds: float = 0.0
     active_seconds: float = 0.0
     session_start: float | None = None
@@ -177,9 +212,14 @@ class RunState:
 
     def _on_turn_started(self, d: dict[str, Any], ev: Event) -> None:
         self.running[d["turn"]] = (d["role"], d["message"])
+        role = d["role"]
+        if role in self.turn_starts:
+            self.turn_gaps[role] = ev.t - self.turn_starts[role]
+        self.turn_starts[role] = ev.t
 
     def _on_turn_completed(self, d: dict[str, Any], ev: Event) -> None:
         self.running.pop(d["turn"], None)
+        self.waiting.pop(d["role"], None)
         self.pending.pop(d["message"], None)
         self.role_turns[d["role"]] += 1
         for mid in d.get("produced", []):
@@ -199,6 +239,29 @@ class RunState:
         self.cache_read += d.get("cache_read", 0)
         self.cache_write += d.get("cache_write", 0)
         self.usd += d.get("usd", 0.0)
+        role = str(d.get("role", ""))
+        used = self.by_role.setdefault(role, RoleUsage())
+        used.calls += 1
+        used.input_tokens += (
+            d.get("input_tokens", 0) + d.get("cache_read", 0) + d.get("cache_write", 0)
+        )
+        used.output_tokens += d.get("output_tokens", 0)
+        used.cache_read += d.get("cache_read", 0)
+        used.cache_write += d.get("cache_write", 0)
+        used.usd += d.get("usd", 0.0)
+        self.waiting.pop(role, None)
+
+    def _on_api_waiting(self, d: dict[str, Any], ev: Event) -> None:
+        self.waiting[str(d.get("role", ""))] = d
+
+    def _on_reply_cut(self, d: dict[str, Any], ev: Event) -> None:
+        self.replies_cut += 1
+
+    def _on_refusal(self, d: dict[str, Any], ev: Event) -> None:
+        self.refusals += 1
+
+    def _on_turn_undone(self, d: dict[str, Any], ev: Event) -> None:
+        self.undone.append(d)
 
     def _on_experiment_started(self, d: dict[str, Any], ev: Event) -> None:
         before = self.experiments.get(d["id"])
@@ -272,8 +335,10 @@ class RunState:
         self.paused = False
 
     def _on_budget_exhausted(self, d: dict[str, Any], ev: Event) -> None:
-        if d["budget"] not in self.exhausted:
-            self.exhausted.append(d["budget"])
+        role = d.get("role") if d.get("scope") == "role" else None
+        spent = self.role_exhausted.setdefault(role, []) if role else self.exhausted
+        if d["budget"] not in spent:
+            spent.append(d["budget"])
 
     def _on_run_finished(self, d: dict[str, Any], ev: Event) -> None:
         self.finished = True

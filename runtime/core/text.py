@@ -143,6 +143,16 @@ def diff_lines(diff: str) -> tuple[int, int]:
     return added, removed
 
 
+def duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`: a span a person reads at a glance."""
+    s = int(max(0.0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 __all__ = [
     "ELLIPSIS",
     "PAGE_CHARS",
@@ -150,6 +160,7 @@ __all__ = [
     "changes",
     "clip",
     "diff_lines",
+    "duration",
     "errno_words",
     "lines_of",
     "os_error",

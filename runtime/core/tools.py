@@ -8,7 +8,6 @@ as error results, never as exceptions.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -18,6 +17,7 @@ import orjson
 
 from ...org import Role, tool_names
 from . import rules
+from .rules import matches as matches  # re-exported: desks match paths too
 from .run import Run
 from .text import changes, lines_of, page
 from .workspace import Workspace
@@ -111,10 +111,6 @@ the whole files only once per that much change."""
 MIN_SNAPSHOT_SLACK = 1_000
 
 
-def matches(path: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
-
-
 class IncumbentFiles(Mapping[str, str]):
     """Files at one commit, path -> text, each read from git only when asked for: an editable
     glob may match many files, and a brain reads only as many as its prompt has room for."""
@@ -193,6 +189,10 @@ class Toolbox:
         self._incumbent = IncumbentFiles(self.run.workspace, commit, sorted(paths))
         return self._incumbent
 
+    def editable_paths(self) -> list[str]:
+        """The incumbent's files this role may edit, by path (`rules.editable_paths`)."""
+        return rules.editable_paths(self.run.org, self.role, self._list_incumbent())
+
     def snapshot_files(self) -> Mapping[str, str]:
         """The incumbent_files paths at the snapshot commit: the run's base until the changes
         kept since outgrow SNAPSHOT_SLACK, then the kept commit where they did, and so on. A
@@ -245,14 +245,47 @@ class Toolbox:
         """One model call's tokens, cost and time, as an `llm_call` event of this turn."""
         self.run.emit("llm_call", {"turn": self.turn_id, "role": self.role.name, **data})
 
-    def spent(self, budget: str) -> None:
+    def spent(self, budget: str, *, role: bool = False) -> None:
         """The brain found that its next call would overspend `budget` (tokens or usd): the run
-        stops at the next budget check, as if the engine had seen it itself."""
-        if budget in ("tokens", "usd") and budget not in self.run.state.exhausted:
+        stops at the next budget check, as if the engine had seen it itself. With `role`, the
+        budget is this role's own (its role file's `budget`): the role takes no more turns."""
+        state = self.run.state
+        spent = state.role_exhausted.get(self.role.name, []) if role else state.exhausted
+        if budget in ("tokens", "usd") and budget not in spent:
+            scope = {"scope": "role"} if role else {}
             self.run.emit(
                 "budget_exhausted",
-                {"budget": budget, "turn": self.turn_id, "role": self.role.name, "by": "brain"},
+                {
+                    "budget": budget,
+                    "turn": self.turn_id,
+                    "role": self.role.name,
+                    "by": "brain",
+                    **scope,
+                },
             )
+
+    # ---- what a brain reports about its model (one event kind each; docs/architecture.md)
+    def _report(self, kind: str, data: dict[str, Any]) -> None:
+        self.run.emit(kind, {"turn": self.turn_id, "role": self.role.name, **data})
+
+    def waiting(self, data: dict[str, Any]) -> None:
+        """An `api_waiting` event: the API keeps failing and the brain waits before it asks
+        again (status, error, attempt, retry_in, since, waited)."""
+        self._report("api_waiting", data)
+
+    def cut(self, data: dict[str, Any]) -> None:
+        """A `reply_cut` event: a reply stopped at its token limit; none of its tool calls ran
+        (step, stop_reason, max_tokens, retry_with, dropped)."""
+        self._report("reply_cut", data)
+
+    def refused(self, data: dict[str, Any]) -> None:
+        """A `refusal` event: the model declined to answer (step, category, explanation,
+        retried)."""
+        self._report("refusal", data)
+
+    def undone(self, message: str, kind: str, reason: str) -> None:
+        """A `turn_undone` event: the turn ends without the role having done its duty."""
+        self._report("turn_undone", {"message": message, "kind": kind, "reason": reason})
 
     # ---- paths
     def _clean(self, path: Any) -> str | None:
@@ -276,12 +309,21 @@ class Toolbox:
             return ToolResult(False, f"limit must be a number of lines from 1, not {limit!r}")
         text = self.edits[clean] if clean in self.edits else self._read_incumbent(clean)
         if text is None:
-            return ToolResult(False, f"no file {clean} at the incumbent commit; see list_files")
+            return ToolResult(False, f"no file {clean} at the incumbent commit; {self._where()}")
         lines = len(lines_of(text))
         if offset > max(1, lines):
             return ToolResult(False, f"{clean} has {lines} lines; offset {offset} is past its end")
         # in-process brains get the whole file as the value; a model reads it a page at a time
         return ToolResult(True, page(text, offset, limit), text)
+
+    def _where(self) -> str:
+        """Where a role that named a missing file can look: list_files when it may call it,
+        else the files it may edit."""
+        if "list_files" in self.allowed:
+            return "list_files shows the files"
+        paths = self.editable_paths()
+        shown = ", ".join(paths[:20]) + (f" and {len(paths) - 20} more" if len(paths) > 20 else "")
+        return f"files you may edit: {shown}" if paths else "check the path"
 
     def _list_files(self) -> ToolResult:
         files = self._list_incumbent()

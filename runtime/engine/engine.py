@@ -274,11 +274,7 @@ class Engine:
         self.org = snapshot_org(self.workspace, self.state.incumbent, self.run_dir)
 
     def _end(self) -> None:
-        reason = self._stopping or (
-            "experiment budget spent"
-            if "experiments" in self.state.exhausted
-            else "nothing left to deliver"
-        )
+        reason = self._stopping or rules.drained(self.org, self.state)
         self.emit("run_finished", {"reason": reason, **self.summary()})
         self.log.commit()
         self.write_results()
@@ -292,7 +288,7 @@ class Engine:
         for mid in self.state.pending:
             msg = self.state.messages[mid]
             role = self.org.roles.get(msg.receiver)
-            if role is None or role.name in busy:
+            if role is None or role.name in busy or rules.held(self.org, self.state, role):
                 continue
             if role.kind == "sandbox":
                 if not self._free_slots:
@@ -334,7 +330,9 @@ class Engine:
         try:
             outcome = task.result()
         except BrainPaused as e:
-            self._pause(f"{turn.role.name}: {e}")
+            self._check_budgets()
+            if not self._stopping:  # else the run is ending: the turn is given up, still pending
+                self._pause(f"{turn.role.name}: {e}")
             return
         except Exception as e:  # a brain's bug must not lose the message: pause, keep it pending
             if disk_trouble(e):  # not the turn's fault: the whole run stops, resumably
@@ -376,6 +374,7 @@ class Engine:
             box=toolbox,
             seed=seed,
             memory=memory,
+            stopping=lambda: bool(self._stopping or self._halt),
         )
         await self.brain.turn(ctx)
         return toolbox
@@ -522,6 +521,12 @@ class Engine:
         spent = limit is not None and s.experiments_sent >= limit
         if spent and "experiments" not in s.exhausted:
             self.emit("budget_exhausted", {"budget": "experiments"})
+        for role in self.org.roles.values():
+            for name in rules.role_spent(self.org, s, role):
+                if name not in s.role_exhausted.get(role.name, []):
+                    self.emit(
+                        "budget_exhausted", {"budget": name, "role": role.name, "scope": "role"}
+                    )
 
     def poll_control(self) -> None:
         """Apply the commands appended to control.jsonl since the last look."""

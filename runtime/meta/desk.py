@@ -260,9 +260,7 @@ class MetaDesk:
         return ""
 
     def _own_files(self) -> list[str]:
-        org = self.run.org
-        roles = [*self.meta_roles(), *org.sandbox_roles()]
-        return [f for f in (org.role_file(r) for r in roles) if f]
+        return rules.closed_to_meta(self.run.org)
 
     def _protected_change(self, org: Org | None, path: str) -> str:
         """What the edit changes that no meta edit may: who is the meta role, any role's kind or

@@ -1,19 +1,28 @@
 """A local stand-in for the Messages API: POST /v1/messages on 127.0.0.1, answered from a script.
 
 The real anthropic SDK talks to it through `base_url`, so tests exercise the SDK's own request
-building, headers, retries and parsing — no monkeypatching, no network. It records every request
-(headers and body), asks a `model` callable for the answer to each, and can inject faults before
-the model is asked: an HTTP status with headers (429/529 with `retry-after-ms`, 500), a dropped
-connection, a slow answer, a body that is not JSON.
+building, headers, streaming and parsing — no monkeypatching, no network. It records every
+request (headers and body), asks a `model` callable for the answer to each, and answers as JSON
+or, when the request asks to stream, as server-sent events.
+
+Faults come one-shot (`inject`), for every request (`always`), or on a scripted timeline
+(`timeline`: `Window(start, end, fault)`, seconds on the server's `clock` after it started — an
+injected clock makes an eight-hour night of them pass in seconds). A fault is an HTTP status with
+headers (429 with `retry-after`, 529 overloaded, 500, 401, 403), a dropped connection, a slow
+answer, a body that is not JSON, a hang after the headers, a reply cut at a token limit, a
+refusal, or a `pause_turn`.
+
+Replies are cut as the API cuts them: one whose output (estimated) passes the request's
+`max_tokens` stops there with `stop_reason: max_tokens`, the block it was writing cut short — a
+tool call then carries only the start of its input (`send(kind=direction, body="Try a")`).
 
 Usage is computed the way the API reports it, so cache figures mean something: tokens are
 estimated as JSON characters / 4; the prompt is the sequence tools → system blocks → message
-blocks; a prefix that ends at a `cache_control` breakpoint is written to the cache, and a later
-request whose prefix matches one written before reads it. A prefix shorter than `min_cache_tokens`
+blocks; a prefix that ends at a `cache_control` breakpoint is written to the cache (five minutes,
+or an hour with `ttl: 1h`, reported apart as the API does) and a later request whose prefix
+matches one still alive reads it and keeps it alive. A prefix shorter than `min_cache_tokens`
 (default 0) is not cached, as the API does below its minimum length (1,024 tokens for many
-models, 512 to 4,096 for others).
-This is the server's accounting, not Anthropic's: it estimates tokens, and it never expires an
-entry, where the API does after five minutes unused.
+models, 512 to 4,096 for others). This is the server's accounting, not Anthropic's.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from orgloop.runtime.scaffold import init_org
 
 Block = dict[str, Any]
 Model = Callable[[dict[str, Any]], "Reply"]
+TTL = {"5m": 300.0, "1h": 3600.0}
 
 
 @dataclass
@@ -47,6 +57,7 @@ class Reply:
 
     content: list[Block]
     stop_reason: str | None = None
+    stop_details: dict[str, Any] | None = None
 
 
 def text(s: str) -> Block:
@@ -62,31 +73,63 @@ def tool_use(name: str, **args: Any) -> Block:
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected failure: `status` (with headers), `drop`, `slow` (then answer), `malformed`."""
+    """One injected failure: `status` (with headers), `drop`, `slow` (then answer), `malformed`,
+    `hang` (headers, then nothing for `seconds`), `cut` (the reply gets at most `tokens` output
+    tokens), `refuse`, `pause` (a `pause_turn` reply)."""
 
     kind: str
     status: int = 0
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
+    tokens: int = 0
 
 
-def status(code: int, retry_after_ms: int | None = 10) -> Fault:
-    headers = (("retry-after-ms", str(retry_after_ms)),) if retry_after_ms is not None else ()
+def status(
+    code: int, retry_after_ms: int | None = 10, *, retry_after: float | None = None
+) -> Fault:
+    headers: tuple[tuple[str, str], ...] = ()
+    if retry_after is not None:
+        headers = (("retry-after", f"{retry_after:g}"),)
+    elif retry_after_ms is not None:
+        headers = (("retry-after-ms", str(retry_after_ms)),)
     return Fault("status", code, headers)
 
 
 DROP = Fault("drop")
 MALFORMED = Fault("malformed")
+REFUSE = Fault("refuse")
+PAUSE = Fault("pause")
 
 
 def slow(seconds: float) -> Fault:
     return Fault("slow", seconds=seconds)
 
 
+def hang(seconds: float = 30.0) -> Fault:
+    return Fault("hang", seconds=seconds)
+
+
+def cut(tokens: int) -> Fault:
+    return Fault("cut", tokens=tokens)
+
+
+@dataclass(frozen=True)
+class Window:
+    """From `start` to `end` seconds after the server started (on its clock), every request
+    meets `fault` — or every `every`-th request of the window."""
+
+    start: float
+    end: float
+    fault: Fault
+    every: int = 1
+
+
 @dataclass
 class Seen:
     headers: dict[str, str]
     body: dict[str, Any]
+    t: float = 0.0
+    """The server's clock when it came."""
 
 
 @dataclass
@@ -98,11 +141,19 @@ class MessagesServer:
     faults: deque[Fault] = field(default_factory=deque)
     always: Fault | None = None
     """A fault given to every request while set (a persistent outage)."""
+    timeline: list[Window] = field(default_factory=list)
+    clock: Callable[[], float] = time.time
     min_cache_tokens: int = 0
     """A breakpoint whose prefix is shorter than this is not cached, as on the API (1,024 tokens
     for many models, 512 to 4,096 for others). 0: everything is cached."""
-    _written: set[str] = field(default_factory=set)
+    faulted: list[tuple[float, Fault]] = field(default_factory=list)
+    """Every fault given, with the server's clock."""
+    t0: float = 0.0
+    _written: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Cache prefix -> (expires at, lifetime)."""
+    _seen_in: dict[int, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _release: threading.Event = field(default_factory=threading.Event)
     _httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -115,72 +166,154 @@ class MessagesServer:
         self.faults.extend(faults)
 
     def __enter__(self) -> MessagesServer:
+        self.t0 = self.clock()
         self._httpd = _Server(("127.0.0.1", 0), _handler(self))
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._httpd is not None
+        self._release.set()  # hanging answers end now
         self._httpd.shutdown()
         self._httpd.server_close()
 
     # ---- what the handler asks
     def next_fault(self) -> Fault | None:
         with self._lock:
-            if self.always is not None:
-                return self.always
-            return self.faults.popleft() if self.faults else None
+            fault = self._pick()
+            if fault is not None:
+                self.faulted.append((self.clock(), fault))
+            return fault
 
-    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        reply = self.model(body)
-        uses = [b for b in reply.content if b.get("type") == "tool_use"]
-        stop = reply.stop_reason or ("tool_use" if uses else "end_turn")
+    def _pick(self) -> Fault | None:
+        if self.faults:
+            return self.faults.popleft()
+        if self.always is not None:
+            return self.always
+        at = self.clock() - self.t0
+        for n, w in enumerate(self.timeline):
+            if w.start <= at < w.end:
+                self._seen_in[n] = self._seen_in.get(n, 0) + 1
+                if (self._seen_in[n] - 1) % w.every == 0:
+                    return w.fault
+        return None
+
+    def answer(self, body: dict[str, Any], fault: Fault | None = None) -> dict[str, Any]:
+        kind = fault.kind if fault is not None else ""
+        details = None
+        if kind == "refuse":
+            content: list[Block] = []
+            stop = "refusal"
+            details = {"type": "refusal", "category": "general_harms", "explanation": "injected"}
+        elif kind == "pause":
+            content, stop = [text("Working on it…")], "pause_turn"
+        else:
+            reply = self.model(body)
+            uses = [b for b in reply.content if b.get("type") == "tool_use"]
+            content = reply.content
+            stop = reply.stop_reason or ("tool_use" if uses else "end_turn")
+            details = reply.stop_details
+        limit = int(body.get("max_tokens") or 4096)
+        if kind == "cut":
+            limit = min(limit, fault.tokens) if fault is not None else limit
+        content, was_cut = fit(content, limit)
+        if was_cut:
+            stop = "max_tokens"
         with self._lock:
-            usage = self.usage(body, reply.content)
-            self.responses.append(
-                response := {
-                    "id": f"msg_{len(self.responses):06d}",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": body.get("model", ""),
-                    "content": reply.content,
-                    "stop_reason": stop,
-                    "stop_sequence": None,
-                    "usage": usage,
-                }
-            )
+            usage = self.usage(body, content)
+            usage["output_tokens"] = min(usage["output_tokens"], limit)
+            response = {
+                "id": f"msg_{len(self.responses):06d}",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model", ""),
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": usage,
+            }
+            if details is not None:
+                response["stop_details"] = details
+            self.responses.append(response)
         return response
 
-    def usage(self, body: dict[str, Any], content: list[Block]) -> dict[str, int]:
+    def usage(self, body: dict[str, Any], content: list[Block]) -> dict[str, Any]:
         """The cache accounting described in the module docstring."""
-        blocks = list(_prompt_blocks(body))
-        total, cached, cache_end = 0, 0, 0
+        now = self.clock()
+        total, cached = 0, 0
         digest = hashlib.sha256()
-        prefixes: list[str] = []
-        for block, breakpoint in blocks:
+        marks: list[tuple[int, str, float]] = []
+        for block, mark in _prompt_blocks(body):
             total += _tokens(block)
             digest.update(json.dumps(block, sort_keys=True).encode())
             key = digest.hexdigest()
-            if key in self._written:
+            alive = self._written.get(key)
+            if alive is not None and alive[0] > now:
                 cached = total
-            if breakpoint and total >= self.min_cache_tokens:
-                prefixes.append(key)
-                cache_end = total
-        self._written.update(prefixes)
-        write = max(0, cache_end - cached)
+                self._written[key] = (now + alive[1], alive[1])  # a hit keeps it alive
+            if mark is not None and total >= self.min_cache_tokens:
+                marks.append((total, key, TTL["1h" if mark.get("ttl") == "1h" else "5m"]))
+        by_ttl = {300.0: 0, 3600.0: 0}
+        done = cached
+        for end, key, ttl in marks:
+            if end > done:
+                by_ttl[ttl] += end - done
+                done = end
+            self._written[key] = (now + ttl, ttl)
+        write = sum(by_ttl.values())
         return {
             "input_tokens": total - cached - write,
             "output_tokens": sum(_tokens(b) for b in content),
             "cache_read_input_tokens": cached,
             "cache_creation_input_tokens": write,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": by_ttl[300.0],
+                "ephemeral_1h_input_tokens": by_ttl[3600.0],
+            },
         }
 
 
-def _prompt_blocks(body: dict[str, Any]) -> Iterator[tuple[Block, bool]]:
-    """The prompt in cache order, each block without its cache_control, and whether it had one."""
+def fit(content: list[Block], limit: int) -> tuple[list[Block], bool]:
+    """The reply as `limit` output tokens leave it: whole blocks while they fit, then the block
+    being written cut short (a tool call keeps the start of its input), and whether it was cut."""
+    out: list[Block] = []
+    used = 0
+    for block in content:
+        size = _tokens(block)
+        if used + size <= limit:
+            out.append(block)
+            used += size
+            continue
+        room = max(0, (limit - used) * 4 - 60)  # characters left, less the block's own shape
+        if block.get("type") == "text":
+            out.append({**block, "text": block["text"][:room]})
+        elif block.get("type") == "tool_use":
+            out.append({**block, "input": _cut_input(block.get("input") or {}, room)})
+        return out, True
+    return out, False
 
-    def strip(block: Block) -> tuple[Block, bool]:
-        return {k: v for k, v in block.items() if k != "cache_control"}, "cache_control" in block
+
+def _cut_input(args: dict[str, Any], room: int) -> dict[str, Any]:
+    """The arguments a cut-off tool call got: its fields in order until `room` characters run
+    out, the last one cut mid-string."""
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        shown = json.dumps(value)
+        if len(shown) + len(key) + 4 <= room:
+            out[key] = value
+            room -= len(shown) + len(key) + 4
+            continue
+        if isinstance(value, str) and room > len(key) + 6:
+            out[key] = value[: room - len(key) - 6]
+        break
+    return out
+
+
+def _prompt_blocks(body: dict[str, Any]) -> Iterator[tuple[Block, dict[str, Any] | None]]:
+    """The prompt in cache order, each block without its cache_control, and that control."""
+
+    def strip(block: Block) -> tuple[Block, dict[str, Any] | None]:
+        return {k: v for k, v in block.items() if k != "cache_control"}, block.get("cache_control")
 
     for tool in body.get("tools", []):
         yield strip(tool)
@@ -218,22 +351,45 @@ def _handler(server: MessagesServer) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?")[0] != "/v1/messages":
                 return self._send(404, _error("not_found_error", self.path))
             body = json.loads(raw)
-            server.requests.append(Seen({k.lower(): v for k, v in self.headers.items()}, body))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server.requests.append(Seen(headers, body, server.clock()))
             fault = server.next_fault()
-            if fault is None or fault.kind == "slow":
-                answer = json.dumps(server.answer(body)).encode()
-                if fault is not None:
-                    time.sleep(fault.seconds)  # answered (and counted in responses) first
-                return self._send(200, answer)
-            if fault.kind == "status":
-                kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(fault.status)
-                payload = _error(kind or "api_error", f"injected {fault.status}")
+            kind = fault.kind if fault is not None else ""
+            if kind == "status":
+                assert fault is not None
+                names = {
+                    429: "rate_limit_error",
+                    529: "overloaded_error",
+                    401: "authentication_error",
+                    402: "billing_error",
+                    403: "permission_error",
+                    404: "not_found_error",
+                }
+                payload = _error(names.get(fault.status, "api_error"), f"injected {fault.status}")
                 return self._send(fault.status, payload, dict(fault.headers))
-            if fault.kind == "malformed":
+            if kind == "malformed":
                 return self._send(200, b'{"id": "msg_broken", "content": [')
-            # drop: close the socket without a byte of answer
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            if kind == "hang":
+                assert fault is not None
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "100000")
+                self.end_headers()
+                self.wfile.flush()
+                server._release.wait(fault.seconds)  # the client gives up first
+                self.close_connection = True
+                return None
+            if kind == "drop":  # close the socket without a byte of answer
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return None
+            response = server.answer(body, fault)
+            if kind == "slow":
+                assert fault is not None
+                time.sleep(fault.seconds)  # answered (and counted in responses) first
+            if body.get("stream"):
+                return self._stream(response)
+            return self._send(200, json.dumps(response).encode())
 
         def _send(self, code: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(code)
@@ -244,6 +400,52 @@ def _handler(server: MessagesServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(payload)
+
+        def _stream(self, response: dict[str, Any]) -> None:
+            """The answer as the API streams it: message_start, each block's start, deltas and
+            stop, message_delta (stop reason, output tokens), message_stop."""
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("request-id", f"req_{len(server.requests):06d}")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            usage = response["usage"]
+            head = {**response, "content": [], "stop_reason": None}
+            head["usage"] = {**usage, "output_tokens": 0}
+            events: list[dict[str, Any]] = [{"type": "message_start", "message": head}]
+            for i, block in enumerate(response["content"]):
+                if block["type"] == "tool_use":
+                    start = {**block, "input": {}}
+                    args = json.dumps(block.get("input") or {})
+                    deltas = [
+                        {"type": "input_json_delta", "partial_json": args[j : j + 40]}
+                        for j in range(0, len(args), 40)
+                    ]
+                else:
+                    start = {**block, "text": ""}
+                    body = block.get("text", "")
+                    deltas = [
+                        {"type": "text_delta", "text": body[j : j + 40]}
+                        for j in range(0, len(body), 40)
+                    ]
+                events.append({"type": "content_block_start", "index": i, "content_block": start})
+                events += [{"type": "content_block_delta", "index": i, "delta": d} for d in deltas]
+                events.append({"type": "content_block_stop", "index": i})
+            delta = {"stop_reason": response["stop_reason"], "stop_sequence": None}
+            if "stop_details" in response:
+                delta["stop_details"] = response["stop_details"]
+            events.append(
+                {
+                    "type": "message_delta",
+                    "delta": delta,
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                }
+            )
+            events.append({"type": "message_stop"})
+            for ev in events:
+                self.wfile.write(f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n".encode())
+            self.wfile.flush()
 
     return Handler
 
@@ -279,12 +481,14 @@ class Turn:
 def read_turn(body: dict[str, Any]) -> Turn:
     system = "".join(b["text"] for b in body["system"])
     role = next((r for mark, r in ROLE_MARKS.items() if mark in system), "?")
-    messages = body["messages"]
+    messages = list(body["messages"])
+    while len(messages) > 1 and messages[-1]["role"] == "assistant":
+        messages.pop()  # a reply paused (`pause_turn`) and sent back: the model goes on with it
     first = messages[0]["content"][0]["text"]
     m = re.match(r"A `(\w+)` message from (\w+):\n\n", first)
     kind = m.group(1) if m else "?"
     rest = first[m.end() :] if m else first
-    text_body = re.split(r"\n\n(?:Its data: |Handle it as)", rest)[0]
+    text_body = re.split(r"\n\n(?:Its data: |Budget left: |Handle it as)", rest)[0]
     step = sum(1 for msg in messages if msg["role"] == "assistant")
     return Turn(role, kind, text_body, system, step, messages[-1]["content"])
 

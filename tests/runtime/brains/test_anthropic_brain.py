@@ -62,8 +62,13 @@ KEY = "sk-ant-test-0000"
 BENCH = Path(__file__).parents[3] / "bench"
 
 
+async def no_wait(seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
 def brain(srv: MessagesServer, **kw: Any) -> AnthropicBrain:
     kw.setdefault("max_retries", 2)
+    kw.setdefault("sleep", no_wait)  # retries come at once: these tests are not about waiting
     return AnthropicBrain(api_key=KEY, base_url=srv.url, **kw)
 
 
@@ -167,7 +172,7 @@ def test_request_carries_role_prompt_tools_and_cache_breakpoints(recorded: Recor
     assert first["system"][1]["text"].startswith("## The ledger\nMetric: val_bpb")
     assert "Metric: val_bpb" not in first["system"][0]["text"]
     # how to act is the same every turn: in the cached head, not in each first message
-    assert "You may send: `direction` to engineer." in first["system"][0]["text"]
+    assert "You may send: `direction` to engineer (up to 16 a turn)." in first["system"][0]["text"]
     assert "You may send" not in first["messages"][0]["content"][0]["text"]
 
 
@@ -323,7 +328,7 @@ async def test_token_budget_stops_the_turn_before_the_call(tmp_path: Path) -> No
     assert (spent["budget"], spent["by"]) == ("tokens", "brain")
 
 
-# ---- when the API misbehaves
+# ---- when the API misbehaves (a night of it: test_anthropic_faults.py)
 async def test_rate_limits_and_overload_are_retried_and_counted_once(tmp_path: Path) -> None:
     with MessagesServer(pi_only) as srv:
         srv.inject(status(429), status(529))
@@ -331,9 +336,10 @@ async def test_rate_limits_and_overload_are_retried_and_counted_once(tmp_path: P
         state = await engine.run()
     assert state.finished and not state.paused
     assert len(srv.requests) == len(srv.responses) + 2
-    assert [r.headers["x-stainless-retry-count"] for r in srv.requests[:3]] == ["0", "1", "2"]
+    assert srv.requests[0].body == srv.requests[2].body  # the same call, asked again
     assert state.llm_calls == len(srv.responses)
     assert state.tokens == usage_total(srv.responses)
+    assert events(engine, "api_waiting") == []  # two quick retries are a blip, not an outage
 
 
 @pytest.mark.parametrize("fault", [MALFORMED, DROP, slow(2.5)], ids=["malformed", "drop", "slow"])
@@ -341,7 +347,6 @@ async def test_a_passing_fault_is_survived_and_counted_once(tmp_path: Path, faul
     with MessagesServer(pi_only) as srv:
         srv.inject(fault)
         b = brain(srv, timeout=1.0)  # generous for a local answer, short of the slow one
-        b.retry_delay = 0.01
         state = await start(small_org(tmp_path / "org"), b).run()
     assert state.finished and not state.paused
     # the slow answer was made (responses[0]), but after the client gave up and asked again
@@ -349,37 +354,6 @@ async def test_a_passing_fault_is_survived_and_counted_once(tmp_path: Path, faul
     assert len(srv.requests) == len(srv.responses) + 1 - late
     assert state.llm_calls == len(srv.responses) - late
     assert state.tokens == usage_total(srv.responses[late:])
-
-
-async def test_persistent_failure_pauses_and_resume_completes(tmp_path: Path) -> None:
-    with MessagesServer(pi_only) as srv:
-        srv.always = status(500)
-        engine = start(small_org(tmp_path / "org"), brain(srv, max_retries=1))
-        await run_until(engine, lambda: engine.state.paused)
-        (paused,) = events(engine, "paused")
-        assert paused["reason"] == (
-            "pi: the Messages API kept failing after 1 retries (500 api_error: injected 500)"
-        )
-        assert len(srv.requests) == 2 and engine.state.llm_calls == 0
-
-        srv.always = None  # the API is back; the human resumes the run
-        (engine.run_dir / "control.jsonl").write_text(json.dumps({"cmd": "resume"}) + "\n")
-        resumed = Engine.resume(
-            engine.run_dir, brain=brain(srv), executor=InstantExecutor(toy_score)
-        )
-        state = await resumed.run()
-    assert state.finished and not state.paused
-    assert state.role_turns["engineer"] == 1
-    assert state.llm_calls == len(srv.responses)
-
-
-async def test_dropped_connections_that_persist_pause_the_run(tmp_path: Path) -> None:
-    with MessagesServer(pi_only) as srv:
-        srv.always = DROP
-        engine = start(small_org(tmp_path / "org"), brain(srv, max_retries=1))
-        await run_until(engine, lambda: engine.state.paused)
-    (paused,) = events(engine, "paused")
-    assert "connection failed after 1 retries" in paused["reason"]
 
 
 @pytest.mark.parametrize("config_dir", [False, True], ids=["nothing", "missing-config-dir"])
@@ -394,7 +368,8 @@ async def test_missing_credentials_pause_the_run_with_a_clear_reason(
         monkeypatch.setenv("ANTHROPIC_CONFIG_DIR", str(tmp_path / "no-such-dir"))
     else:
         monkeypatch.delenv("ANTHROPIC_CONFIG_DIR", raising=False)
-    engine = start(org, AnthropicBrain(base_url="http://127.0.0.1:9", env={}))
+    # not a local address: a local model server needs no key, so the brain would not ask
+    engine = start(org, AnthropicBrain(base_url="https://gateway.example.invalid", env={}))
     await run_until(engine, lambda: engine.state.paused)
     (paused,) = events(engine, "paused")
     assert paused["reason"].startswith("pi: no Anthropic credentials: set ANTHROPIC_API_KEY")

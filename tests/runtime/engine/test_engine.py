@@ -157,9 +157,10 @@ def test_send_outside_the_graph_is_a_tool_error_not_a_crash(tmp_path: Path) -> N
     assert engine.state.finished
 
 
-def test_a_role_that_never_sends_ends_the_run(tmp_path: Path) -> None:
+def test_a_role_that_never_sends_ends_the_run_stalled(tmp_path: Path) -> None:
     engine = run(start(small_org(tmp_path / "org", baseline_runs=1), NoopBrain()))
-    assert engine.state.finish_reason == "nothing left to deliver"
+    # nothing ran: the run says so, and `orgloop run` exits 1 (test_cli_run), not 0
+    assert engine.state.finish_reason == "stalled: no experiment ran"
     assert engine.state.experiments["e1"].baseline
 
 
