@@ -22,14 +22,6 @@ def refuse_send(
     when it may. `pending` is what the turn has sent so far."""
     b = org.program.budget
     declared = next((s for s in role.sends if s.kind == kind), None)
-    per_turn = declared.per_turn if declared is not None else 1
-    this_turn = sum(1 for s in pending if s["kind"] == kind)
-    if this_turn >= per_turn:
-        times = "once" if per_turn == 1 else f"{per_turn} times"
-        return (
-            f"{role.name} sends `{kind}` at most {times} a turn (its role file's "
-            f"`sends.{kind}.per_turn`), and this turn has; end the turn"
-        )
     if org.roles[to].kind == "sandbox":
         queued = sum(1 for s in pending if org.roles[s["receiver"]].kind == "sandbox")
         if b.experiments is not None and state.experiments_sent + queued >= b.experiments:
@@ -38,6 +30,13 @@ def refuse_send(
         return (
             f"experiment budget spent ({b.experiments} of {b.experiments} sent): no experiment "
             f"can come of a `{kind}` to {to} now; it is not sent"
+        )
+    per_turn = declared.per_turn if declared is not None else 1
+    if sum(1 for s in pending if s["kind"] == kind) >= per_turn:
+        times = "once" if per_turn == 1 else f"{per_turn} times"
+        return (
+            f"{role.name} sends `{kind}` at most {times} a turn (its role file's "
+            f"`sends.{kind}.per_turn`), and this turn has; end the turn"
         )
     limit = declared.max if declared is not None else None
     limits = [x for x in (limit, b.visits) if x is not None]

@@ -116,12 +116,13 @@ def cut(tokens: int) -> Fault:
 @dataclass(frozen=True)
 class Window:
     """From `start` to `end` seconds after the server started (on its clock), every request
-    meets `fault` — or every `every`-th request of the window."""
+    meets `fault` — or every `every`-th request of the window, and at most `limit` of them."""
 
     start: float
     end: float
     fault: Fault
     every: int = 1
+    limit: int | None = None
 
 
 @dataclass
@@ -193,8 +194,9 @@ class MessagesServer:
         at = self.clock() - self.t0
         for n, w in enumerate(self.timeline):
             if w.start <= at < w.end:
-                self._seen_in[n] = self._seen_in.get(n, 0) + 1
-                if (self._seen_in[n] - 1) % w.every == 0:
+                seen = self._seen_in[n] = self._seen_in.get(n, 0) + 1
+                hits = (seen - 1) // w.every + 1
+                if (seen - 1) % w.every == 0 and (w.limit is None or hits <= w.limit):
                     return w.fault
         return None
 

@@ -188,3 +188,71 @@ def test_a_message_of_a_turn_that_never_completed_is_not_a_repeat(org: Org) -> N
     log.add("message_sent", id="m99", sender="engineer", receiver="trainer", kind="experiment",
             body="x", data={"files": {"train.py": "A\n"}, "base": "c0"}, turn="t7")  # fmt: skip
     assert rules.refuse_repeat(org, log.state(), "c0", {"train.py": "A\n"}, []) == ""
+
+
+# ---- sends per turn, budgets the roles see, what the engine holds back
+def test_a_kind_is_sent_at_most_per_turn_times_in_one_turn(org: Org) -> None:
+    critic, pi = org.roles["critic"], org.roles["pi"]
+    once = [{"receiver": "reviewer", "kind": "checked"}]
+    assert rules.refuse_send(org, Log().state(), critic, "checked", "reviewer", []) == ""
+    refusal = rules.refuse_send(org, Log().state(), critic, "checked", "reviewer", once)
+    assert refusal.startswith("critic sends `checked` at most once a turn")
+    many = [{"receiver": "engineer", "kind": "direction"}] * 15
+    assert rules.refuse_send(org, Log().state(), pi, "direction", "engineer", many) == ""
+    assert "at most 16 times a turn" in rules.refuse_send(
+        org, Log().state(), pi, "direction", "engineer", [*many, many[0]]
+    )
+
+
+def spent_budget(org: Org) -> RunState:
+    log = Log()
+    for _ in range(org.program.budget.experiments):
+        log.message("engineer", "trainer", "experiment")
+    return log.state()
+
+
+def test_once_the_experiments_are_spent_no_direction_is_sent_or_delivered(org: Org) -> None:
+    state = spent_budget(org)
+    refusal = rules.refuse_send(org, state, org.roles["pi"], "direction", "engineer", [])
+    assert "no experiment can come of a `direction` to engineer" in refusal
+    assert rules.held(org, state, org.roles["engineer"]) == "experiment budget spent"
+    for role in ("pi", "critic", "reviewer", "meta", "trainer"):  # results are still judged
+        assert rules.held(org, state, org.roles[role]) == "", role
+    assert rules.held(org, Log().state(), org.roles["engineer"]) == ""
+
+
+def test_a_role_whose_own_budget_is_spent_is_held(org: Org) -> None:
+    from dataclasses import replace
+
+    from orgloop.org import RoleBudget
+
+    critic = replace(org.roles["critic"], budget=RoleBudget(usd=0.5))
+    calls = Log().add("llm_call", role="critic", input_tokens=10, output_tokens=5, usd=0.3)
+    assert rules.role_spent(org, calls.state(), critic) == []
+    calls.add("llm_call", role="critic", input_tokens=10, output_tokens=5, usd=0.3)
+    assert rules.role_spent(org, calls.state(), critic) == ["usd"]
+    assert rules.held(org, calls.state(), critic) == "critic's usd budget spent"
+    declared = Log().add("budget_exhausted", budget="tokens", role="critic", scope="role")
+    assert rules.role_spent(org, declared.state(), critic) == ["tokens"]
+    assert declared.state().exhausted == []  # a role's budget is not the run's
+
+
+def test_the_budget_left_is_said_in_words(org: Org) -> None:
+    log = Log().add("llm_call", role="pi", input_tokens=1000, output_tokens=200, usd=0.75)
+    log.message("engineer", "trainer", "experiment")
+    b = org.program.budget
+    text = rules.budget_left(org, log.state(), org.roles["pi"], now=600.0)
+    assert text == (
+        f"{b.experiments - 1} of {b.experiments} experiments, $4.25 of $5.00, "
+        f"{b.tokens - 1200:,} of {b.tokens:,} tokens, 5m00s of 15m00s"
+    )
+
+
+def test_a_drained_run_says_why_it_ended(org: Org) -> None:
+    assert rules.drained(org, spent_budget(org)) == "experiment budget spent"
+    nothing = Log().add("turn_undone", role="pi", reason="the model refused twice")
+    assert rules.drained(org, nothing.state()) == (
+        "stalled: no experiment ran (pi: the model refused twice)"
+    )
+    ran = Log().experiment("e2", "ok", 1.0, baseline=False)
+    assert rules.drained(org, ran.state()) == "nothing left to deliver"
