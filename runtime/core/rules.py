@@ -175,8 +175,10 @@ def spent(org: Org, state: RunState, now: float) -> list[str]:
 
 
 def experiments_spent(org: Org, state: RunState) -> bool:
-    """Every budgeted experiment has been sent (baselines do not count)."""
-    return state.experiments_sent >= org.program.budget.experiments
+    """Every budgeted experiment has been sent (baselines do not count); never, with no
+    experiment budget (an autoresearch folder runs until stopped)."""
+    budget = org.program.budget.experiments
+    return budget is not None and state.experiments_sent >= budget
 
 
 def feeds_experiments(org: Org, role: Role) -> bool:
@@ -215,7 +217,12 @@ def budget_left(org: Org, state: RunState, role: Role, now: float | None = None)
     """What is left of the run's budgets and `role`'s own, in words a role reads each turn:
     `9 of 12 experiments, $3.20 of $5.00, 1h10m of 8h; yours: $0.40 of $1.00`."""
     b, r = org.program.budget, role.budget
-    parts = [f"{max(0, b.experiments - state.experiments_sent)} of {b.experiments} experiments"]
+    sent = state.experiments_sent
+    parts = [
+        f"{max(0, b.experiments - sent)} of {b.experiments} experiments"
+        if b.experiments is not None
+        else f"{sent} experiments sent, no limit"
+    ]
     if b.usd is not None:
         parts.append(f"${max(0.0, b.usd - state.usd):.2f} of ${b.usd:.2f}")
     if b.tokens is not None:
