@@ -98,13 +98,11 @@ class LogTail:
 
     def _parse(self, line: bytes) -> Event | None:
         try:
-            if line.startswith(b'{"seq":'):
-                head = line[:80]
-                for kind, tag in self._skim:
-                    at = head.find(tag)
-                    if at > 0:
-                        meta = orjson.loads(head[:at] + b"}")
-                        return Event(int(meta["seq"]), float(meta["t"]), kind, {})
+            for kind, tag in self._skim:
+                at = line.find(tag, 0, 80)  # the kind sits in the head of the line
+                if at > 0 and line.startswith(b'{"seq":'):
+                    meta = orjson.loads(line[:at] + b"}")
+                    return Event(int(meta["seq"]), float(meta["t"]), kind, {})
             obj = orjson.loads(line)
             kind, data = obj["kind"], obj["data"]
             if kind not in KINDS or not isinstance(data, dict):
