@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from _runs import META, SIZE, lines, screen_text, text_of
+from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from orgloop.tui import KEYS, HelpScreen, MessageStream, OrgloopApp
@@ -98,8 +99,7 @@ async def test_the_footer_shows_only_keys_that_can_act(
 ) -> None:
     app = OrgloopApp(recorded, follow=False)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        footer = footer_of(app)
+        footer = await footer_of(app, pilot, "q Quit", hiding="Pause")
         assert "1234 tabs" in footer and "? Help" in footer and "q Quit" in footer
         for hidden in ("Pause", "Resume", "Step", "Message", "Approve", "Reject"):
             assert hidden not in footer  # a finished run: nothing reads control.jsonl
@@ -107,18 +107,15 @@ async def test_the_footer_shows_only_keys_that_can_act(
         assert app.screen is app.screen_stack[0]  # no form to type into and lose
     app = OrgloopApp(live, follow=False)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        footer = footer_of(app)
+        footer = await footer_of(app, pilot, "p Pause")
         assert "p Pause" in footer and "m Message" in footer
         assert "Resume" not in footer and "Approve" not in footer  # not paused, nothing waits
         await pilot.press("p")
-        await pilot.pause()
-        footer = footer_of(app)
+        footer = await footer_of(app, pilot, "r Resume", hiding="Pause")
         assert "r Resume" in footer and "s Step" in footer and "Pause" not in footer
     app = OrgloopApp(meta, follow=False)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        footer = footer_of(app)
+        footer = await footer_of(app, pilot, "a Approve")
         assert "a Approve" in footer and "x Reject" in footer  # generation 2 waits
 
 
@@ -168,6 +165,15 @@ async def test_a_kept_experiment_is_announced_as_a_new_best(live: Path) -> None:
         assert any(n.message.startswith("new best: e8") for n in app._notifications)
 
 
-def footer_of(app: OrgloopApp) -> str:
-    """The footer's line as the terminal shows it."""
-    return [line for line in screen_text(app).split("\n") if "q Quit" in line][-1]
+async def footer_of(app: OrgloopApp, pilot: Pilot[None], showing: str, hiding: str = "\0") -> str:
+    """The footer's line as the terminal shows it, once it shows `showing` and not `hiding`, or
+    after five seconds (it is redrawn a few frames after a change; on a busy machine that takes
+    a while)."""
+    footer = ""
+    for _ in range(100):
+        found = [line for line in screen_text(app).split("\n") if "q Quit" in line]
+        footer = found[-1] if found else ""
+        if showing in footer and hiding not in footer:
+            break
+        await pilot.pause(0.05)
+    return footer

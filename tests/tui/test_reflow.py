@@ -45,6 +45,9 @@ async def test_every_tab_is_usable(live: Path, size: tuple[int, int]) -> None:
             lay = graph.layout_
             assert lay is not None
             if lay.height > graph.scrollable_content_region.height:
+                graph.focus()
+                await pilot.press("down")  # the keys scroll it
+                assert graph.scroll_offset.y == 1
                 graph.scroll_end(animate=False, immediate=True)
                 await pilot.pause()
                 bottom = max(b.y + b.h for b in lay.boxes.values())
