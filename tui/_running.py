@@ -188,4 +188,9 @@ class RunningPanel(Widget):
             self.refresh(layout=True)
 
     def render(self) -> Text:
-        return self._text
+        """Each line cut at the panel's width (a log line can be as long as it likes)."""
+        width = self.content_size.width
+        lines = self._text.split("\n")
+        for line in lines:
+            line.truncate(max(1, width), overflow="ellipsis")
+        return Text("\n", end="").join(lines)

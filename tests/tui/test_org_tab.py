@@ -152,3 +152,18 @@ async def test_a_snapshot_caught_halfway_keeps_the_last_good_org(live: Path) -> 
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.feed.view is not good and app.feed.view.org.name == "tinylm2"
+
+
+async def test_a_long_log_line_is_cut_with_an_ellipsis_not_wrapped(live: Path) -> None:
+    log = live / "experiments" / "e9" / "log.txt"
+    log.parent.mkdir(parents=True)
+    log.write_text("x" * 500 + "\n")
+    with RunLock(live):
+        app = live_app(live)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            panel = app.query_one(RunningPanel)
+            rows = panel.render().plain.split("\n")
+            assert len(rows) == 2 and rows[1].endswith("…") and len(rows[1]) <= 98
+            assert panel.content_region.height == 2  # under its rule, two rows: not wrapped
