@@ -17,12 +17,15 @@ from typing import Any
 
 import yaml
 
+from ...org import task_constants
 from ..core.text import unified
 from .base import TurnContext
 
 Proposal = tuple[str, str, str]
 """(path, new content, rationale)"""
 _CHANGE = re.compile(r"^(\w+) (.+?) -> (.+)$")
+ENGINEERS = ("mutate", "tpe", "random")
+"""Policy kinds of an engineer whose `space` the offline meta edits."""
 
 
 def offline_proposal(ctx: TurnContext) -> Proposal | None:
@@ -43,14 +46,15 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
     state, org = ctx.state, ctx.org
     policy = ctx.role.policy.data
     window = [i for i in ctx.message.data.get("experiments", []) if i in state.experiments]
-    history = [(e, _CHANGE.match(e.description)) for e in state.decided()]
-    changes = [(e, m.group(1), m.group(3)) for e, m in history if m]
+    changes = [(e, k, new) for e in state.decided() for k, _, new in parse_changes(e.description)]
     before = f"{org.program.metric.name} before: {state.incumbent_metric}"
-    engineer = next((r for r in org.roles.values() if r.policy.kind == "mutate"), None)
+    engineer = next((r for r in org.roles.values() if r.policy.kind in ENGINEERS), None)
     lead = next((r for r in org.roles.values() if r.policy.kind == "lead"), None)
     space = dict(engineer.policy.data.get("space") or {}) if engineer else {}
     epath = org.role_file(engineer) if engineer else None
     text = _read(ctx, epath) if epath else None
+    if engineer and epath and text is not None and engineer.policy.kind != "mutate":
+        yield from _around_incumbent(ctx, epath, text, space, window, before)
     if engineer and epath and text is not None:
         wins = [(e, k, v) for e, k, v in changes if e.decision == "keep" and k in space]
         for e, knob, value in reversed([w for w in wins if w[0].id in window]):
@@ -106,9 +110,54 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
             )
 
 
+def parse_changes(description: str) -> list[tuple[str, str, str]]:
+    """(knob, old, new) for each `KNOB old -> new` in an experiment's description; a search
+    engineer's joint change lists several, joined by ', '."""
+    found = [_CHANGE.match(part.strip()) for part in description.split(", ")]
+    return [(m.group(1), m.group(2), m.group(3)) for m in found if m]
+
+
+def _around_incumbent(
+    ctx: TurnContext,
+    path: str,
+    text: str,
+    space: dict[str, Any],
+    window: list[str],
+    before: str,
+) -> Iterator[tuple[str, str, str, str]]:
+    """For an engineer that sets every knob at once: after a keep in the window, the whole space
+    narrowed around the incumbent's settings (each range by `narrow`, each choice list to the
+    value and its neighbours), so the next proposals search near what won."""
+    state = ctx.state
+    kept = [i for i in window if state.experiments[i].decision == "keep"]
+    target = ctx.org.program.experiment.editable[0]
+    source = _read(ctx, target) if kept else None
+    if source is None:
+        return
+    values = {n: c.value for n, c in task_constants(source).items()}
+    factor = float(ctx.role.policy.data.get("narrow", 0.5))
+    new, moved = text, []
+    for knob, spec in space.items():
+        narrowed = _narrowed(spec, values.get(knob), factor) if knob in values else None
+        edited = _set_space(new, knob, narrowed) if narrowed is not None else None
+        if edited is not None:
+            new = edited
+            moved.append(f"{knob} {_flow(spec)} -> {_flow(narrowed)}")
+    if moved:
+        best = state.experiments[kept[-1]]
+        yield (
+            path,
+            text,
+            new,
+            f"{best.id} was kept at {best.metric}; narrow the search space around the "
+            f"incumbent's settings: {'; '.join(moved)}. Evidence: {', '.join(kept)}; {before}",
+        )
+
+
 def _read(ctx: TurnContext, path: str) -> str | None:
+    """The whole file (a model reads it a page at a time; an in-process brain gets it all)."""
     result = ctx.call("read_file", path=path)
-    return result.content if result.ok else None
+    return result.value if result.ok and isinstance(result.value, str) else None
 
 
 def _was_reverted(ctx: TurnContext, path: str, old: str, new: str) -> bool:

@@ -92,6 +92,11 @@ class TurnContext:
         cached prompt. Empty when `files()` is."""
         return self._box.snapshot_files()
 
+    def file_at(self, commit: str, path: str) -> str | None:
+        """A file of the org as it is at a commit of the run (an experiment's base, say); None
+        when the commit has no such file."""
+        return self._box.read_at(commit, path)
+
     # ---- acting
     def call(self, tool: str, /, **args: Any) -> ToolResult:
         return self._box.call(tool, args)

@@ -8,6 +8,9 @@ role's policy block names its `kind`; the brain dispatches on it:
 - mutate (engineer): makes one real edit to the incumbent's `NAME = value` line for the knob it
   was told (or one it picks), sampling inside the policy's `space` — or, when the editable file
   does not define the space's knobs, inside the task's own (`space.effective_space`).
+- tpe / random (engineer, or a searcher that reads its own results): proposes every knob of the
+  space at once with Optuna's TPE or random sampler, rebuilt from the run's experiments each
+  turn (`_search.py`).
 - critic: flags crashes, timeouts, NaN, results beyond the bound, void and implausible jumps.
 - review: noise-aware — recommends keep only beyond `sigmas` baseline sigmas (and `min_delta`),
   and under `simplicity` only what is worth the lines it adds (`rules.worth_keeping`).
@@ -118,6 +121,16 @@ class OfflineBrain:
             # and try the next knob
             ctx.call("edit_file", path=target, content=text)
         ctx.call("send", kind="question", body="No knob in my space can be changed in this file.")
+
+    def _tpe(self, ctx: TurnContext, rng: random.Random) -> None:
+        from ._search import search  # optuna is imported only by the roles that search with it
+
+        search(ctx, "tpe")
+
+    def _random(self, ctx: TurnContext, rng: random.Random) -> None:
+        from ._search import search
+
+        search(ctx, "random")
 
     # ---- critic and reviewer
     def _critic(self, ctx: TurnContext, rng: random.Random) -> None:

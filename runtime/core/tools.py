@@ -166,6 +166,14 @@ class Toolbox:
     def _read_incumbent(self, path: str) -> str | None:
         return self.run.workspace.read(self.run.state.incumbent, path)
 
+    def read_at(self, commit: str, path: str) -> str | None:
+        """`path` at a commit of the run, for an in-process brain that reads what an experiment
+        ran (not a tool: a model reads the incumbent)."""
+        clean = self._clean(path)
+        if not commit or clean is None or not self.run.workspace.exists(commit):
+            return None
+        return self.run.workspace.read(commit, clean)
+
     def _list_incumbent(self) -> list[str]:
         return self.run.workspace.list(self.run.state.incumbent)
 

@@ -42,6 +42,14 @@ def small_org(
     return root
 
 
+def use_engineer(root: Path, kind: str) -> Path:
+    """The org with its engineer's policy `kind` set (the built-in one is `tpe`), committed."""
+    path = root / "roles" / "engineer.md"
+    path.write_text(re.sub(r"(?m)^kind: \w+$", f"kind: {kind}", path.read_text(), count=1))
+    Git(root).commit_all(f"engineer: {kind}")
+    return root
+
+
 def knob(text: str, name: str) -> Any:
     m = re.search(rf"^{name} = (.+)$", text, re.MULTILINE)
     assert m, name

@@ -16,7 +16,7 @@ from orgloop.runtime.engine import Engine
 from orgloop.runtime.executors import ExperimentResult, ExperimentSpec
 from orgloop.runtime.testing import FunctionBrain, InstantExecutor
 
-from _orgs import knob, small_org, toy_score
+from _orgs import knob, small_org, toy_score, use_engineer
 
 
 def offline_run(root: Path, **kw) -> Engine:
@@ -34,8 +34,8 @@ def test_the_pi_sends_one_direction_per_slot_plus_runahead_at_kickoff(tmp_path: 
     assert len(first) == 1 + 1  # parallel 1, runahead 1
 
 
-def test_the_engineer_changes_one_knob_inside_its_space(tmp_path: Path) -> None:
-    engine = offline_run(small_org(tmp_path / "org", experiments=6))
+def test_the_mutate_engineer_changes_one_knob_inside_its_space(tmp_path: Path) -> None:
+    engine = offline_run(use_engineer(small_org(tmp_path / "org", experiments=6), "mutate"))
     space = engine.org.roles["engineer"].policy.data["space"]
     git = Git(engine.org.root)
     base = git.show(engine.state.config["base"], "train.py")
@@ -149,7 +149,7 @@ def test_an_inline_policy_brain_is_all_a_test_needs(tmp_path: Path) -> None:
 
 
 def test_the_engineer_never_sends_a_change_twice_from_the_same_incumbent(tmp_path: Path) -> None:
-    root = small_org(tmp_path / "org", experiments=10)
+    root = use_engineer(small_org(tmp_path / "org", experiments=10), "mutate")
     path = root / "roles" / "engineer.md"  # a space so small that a repeat is near certain
     text = path.read_text()
     start, end = text.index("space:\n"), text.index("```\n", text.index("space:\n"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orgloop.org import parse_role
 from orgloop.runtime.brains.base import TurnContext
 from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.events import Event, read_events
@@ -16,7 +17,7 @@ from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.testing import InstantExecutor, NoopBrain
 
-from _orgs import set_frontmatter, small_org, toy_score
+from _orgs import knob, set_frontmatter, small_org, toy_score, use_engineer
 
 ENGINEER = "roles/engineer.md"
 
@@ -82,7 +83,7 @@ def assert_rejected(engine: Engine, edits: dict[str, str], why: str) -> None:
 
 # ---- guardrails: each refusal is an event, and the org and the branch stay as they were
 def test_a_proposal_that_breaks_the_policy_yaml_is_rejected(engine: Engine) -> None:
-    text = current(engine, ENGINEER).replace("knobs_per_change: 1", "knobs_per_change: [1")
+    text = current(engine, ENGINEER).replace("kind: tpe", "kind: [tpe")
     assert_rejected(engine, {ENGINEER: text}, "not valid YAML")
 
 
@@ -119,7 +120,7 @@ def test_a_proposal_ten_times_too_large_is_rejected(engine: Engine) -> None:
 
 def test_a_proposal_touching_two_role_files_is_rejected(engine: Engine) -> None:
     pi = current(engine, "roles/pi.md").replace("patience: 3", "patience: 2")
-    eng = current(engine, ENGINEER).replace("knobs_per_change: 1", "knobs_per_change: 2")
+    eng = current(engine, ENGINEER).replace("kind: tpe", "kind: mutate")
     assert_rejected(engine, {"roles/pi.md": pi, ENGINEER: eng}, "one role file per proposal")
 
 
@@ -290,7 +291,9 @@ def test_keeps_after_an_org_edit_do_not_undo_it(tmp_path: Path) -> None:
 
 
 def test_offline_meta_narrows_the_range_of_a_winning_knob(tmp_path: Path) -> None:
-    root = make_org(tmp_path / "org", experiments=2, baseline_runs=1, every=2)
+    root = use_engineer(
+        make_org(tmp_path / "org", experiments=2, baseline_runs=1, every=2), "mutate"
+    )
     engine = Engine.start(
         root, brain=OfflineBrain(), executor=scores([2.0, 1.5, 1.6]), durable=False
     )
@@ -300,6 +303,38 @@ def test_offline_meta_narrows_the_range_of_a_winning_knob(tmp_path: Path) -> Non
     knob = kept.description.split()[0]
     assert edited.data["file"] == ENGINEER and f"narrow {knob}" in edited.data["rationale"]
     assert kept.id in edited.data["rationale"]
+
+
+def test_offline_meta_narrows_a_search_engineers_space_around_the_incumbent(
+    tmp_path: Path,
+) -> None:
+    root = make_org(tmp_path / "org", experiments=2, baseline_runs=1, every=2)
+    engine = Engine.start(
+        root, brain=OfflineBrain(), executor=scores([2.0, 1.5, 1.6]), durable=False
+    )
+    asyncio.run(engine.run())
+    (edited,) = events(engine, "org_edited")
+    kept = next(e for e in engine.state.candidates() if e.decision == "keep")
+    assert edited.data["file"] == ENGINEER and kept.id in edited.data["rationale"]
+    assert "narrow the search space around the incumbent" in edited.data["rationale"]
+    git = Git(root)
+    (tmp_path / "edited.md").write_text(git.show(edited.data["commit"], ENGINEER))
+    (tmp_path / "before.md").write_text(git.show(edited.data["parent"], ENGINEER))
+    space = {
+        name: parse_role(tmp_path / f"{name}.md", []).policy.data["space"]  # type: ignore[union-attr]
+        for name in ("edited", "before")
+    }
+    incumbent = git.show(kept.commit, "train.py")
+    narrower = 0
+    for name, spec in space["edited"].items():
+        value, wide = knob(incumbent, name), space["before"][name]
+        if "choice" in spec:
+            assert value in spec["choice"] and set(spec["choice"]) <= set(wide["choice"])
+            narrower += len(spec["choice"]) < len(wide["choice"])
+        else:
+            assert wide["log"][0] <= spec["log"][0] <= value <= spec["log"][1] <= wide["log"][1]
+            narrower += spec["log"] != wide["log"]
+    assert narrower >= 2  # several knobs at once, each around the kept value
 
 
 def test_an_edit_waiting_for_approval_survives_a_resume(tmp_path: Path) -> None:

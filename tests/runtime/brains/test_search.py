@@ -1,0 +1,146 @@
+"""The search engineers (`kind: tpe`, `kind: random`): Optuna studies rebuilt from the run's state,
+joint changes inside the space, the same proposals from the same log, and a resume that replays."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from orgloop.runtime.brains._search import Sampler, Trial, distributions, trials, written
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.events import read_events
+from orgloop.runtime.core.git import Git
+from orgloop.runtime.engine import Engine
+from orgloop.runtime.testing import InstantExecutor
+
+from _orgs import knob, small_org, toy_score
+
+SPACE = {
+    "LR": {"log": [0.0003, 0.03]},
+    "HIDDEN": {"choice": [64, 128, 256]},
+    "ACT": {"choice": ["tanh", "relu"]},
+    "LAYERS": {"int": [1, 3]},
+}
+TRAIN = 'LR = 0.003  # learning rate\nHIDDEN = 128\nACT = "tanh"\nLAYERS = 1\nSEED = 0\n'
+
+
+def run_org(root: Path, seed: int = 0) -> Engine:
+    engine = Engine.start(
+        root, brain=OfflineBrain(), executor=InstantExecutor(toy_score), seed=seed, durable=False
+    )
+    asyncio.run(engine.run())
+    return engine
+
+
+def test_the_space_becomes_optuna_distributions() -> None:
+    d = distributions({**SPACE, "BAD": {"log": [0, 1]}, "ODD": "x"})
+    assert set(d) == {"LR", "HIDDEN", "ACT", "LAYERS"}
+    assert d["LR"].log and (d["LR"].low, d["LR"].high) == (0.0003, 0.03)  # type: ignore[attr-defined]
+    assert list(d["HIDDEN"].choices) == [64, 128, 256]  # type: ignore[attr-defined]
+
+
+def test_the_same_trials_and_seed_give_the_same_proposals() -> None:
+    past = [
+        Trial({"LR": 0.001 * (i + 1), "HIDDEN": 64, "ACT": "relu"}, 2.0 - i / 10) for i in range(8)
+    ]
+    past.append(Trial({"LR": 0.02, "HIDDEN": 256}, None, running=True))
+    asks = [
+        [Sampler("tpe", SPACE, past, seed, "minimize").ask() for _ in range(1)]
+        for seed in (7, 7, 8)
+    ]
+    assert asks[0] == asks[1] and asks[0] != asks[2]
+    one = Sampler("tpe", SPACE, past, 7, "minimize")
+    assert [one.ask(), one.ask()] != [asks[0][0], asks[0][0]]  # a second ask is another proposal
+    for p in asks[0]:
+        assert 0.0003 <= p["LR"] <= 0.03 and p["HIDDEN"] in (64, 128, 256) and 1 <= p["LAYERS"] <= 3
+
+
+def test_a_value_outside_the_space_leaves_only_that_knob_out_of_its_trial() -> None:
+    past = [Trial({"LR": 0.5, "HIDDEN": 128, "ACT": "gelu"}, 1.0)]  # LR and ACT out of range
+    study = Sampler("tpe", SPACE, past, 0, "minimize").study
+    assert [t.params for t in study.trials] == [{"HIDDEN": 128}]
+
+
+def test_a_proposal_is_written_where_each_constant_stands() -> None:
+    text, change = written(TRAIN, {"LR": 0.0102345, "HIDDEN": 128, "ACT": "relu"}, SPACE)
+    assert change == 'LR 0.003 -> 0.0102, ACT "tanh" -> "relu"'  # HIDDEN did not change
+    assert (
+        text == 'LR = 0.0102  # learning rate\nHIDDEN = 128\nACT = "relu"\nLAYERS = 1\nSEED = 0\n'
+    )
+    assert written(TRAIN, {"LR": 0.003, "LAYERS": 1}, SPACE) == (TRAIN, "")
+    # rounding to three digits never leaves the range
+    assert written(TRAIN, {"LR": 0.029996}, SPACE)[1] == "LR 0.003 -> 0.03"
+
+
+def test_the_engineer_changes_several_knobs_at_once_inside_its_space(tmp_path: Path) -> None:
+    engine = run_org(small_org(tmp_path / "org", experiments=8, baseline_runs=1))
+    space = engine.org.roles["engineer"].policy.data["space"]
+    git = Git(engine.org.root)
+    sizes = []
+    for e in engine.state.candidates():
+        text = git.show(e.commit, "train.py")
+        changes = e.description.split(", ")
+        sizes.append(len(changes))
+        for change in changes:
+            name = change.split()[0]
+            value, spec = knob(text, name), space[name]
+            assert (
+                value in spec["choice"]
+                if "choice" in spec
+                else spec["log"][0] <= value <= spec["log"][1]
+            )
+    assert max(sizes) > 1 and len(sizes) == 8
+
+
+def test_trials_are_the_experiments_with_the_values_they_ran(tmp_path: Path) -> None:
+    engine = run_org(small_org(tmp_path / "org", experiments=4, baseline_runs=2))
+    ws, state = engine.workspace, engine.state
+    got = trials(state, "train.py", ws.read)
+    ran = [e for e in state.experiments.values()]
+    assert len(got) == len(ran) == 6
+    for t, e in zip(got, ran, strict=True):
+        text = ws.read(e.commit, "train.py") or ""
+        assert t.params["LR"] == knob(text, "LR") and t.params["ACT"] == knob(text, "ACT")
+        assert t.value == e.metric and not t.running
+
+
+def test_tpe_learns_from_the_run(tmp_path: Path) -> None:
+    """Over three seeds, the second half of the candidates scores better than the first half:
+    the sampler is fed what the run measured (the first five are random)."""
+    gains = []
+    for seed in range(3):
+        engine = run_org(small_org(tmp_path / f"org{seed}", experiments=16, baseline_runs=1), seed)
+        scores = [e.metric or 9.0 for e in engine.state.candidates()]
+        gains.append(statistics.fmean(scores[:8]) - statistics.fmean(scores[8:]))
+    assert statistics.fmean(gains) > 0, gains
+
+
+def _cut_after(src: Path, dest: Path, n_engineer_turns: int) -> None:
+    """A copy of run folder `src` whose log ends just after the n-th engineer turn committed."""
+    shutil.copytree(src, dest)
+    lines = (src / "events.jsonl").read_bytes().splitlines(keepends=True)
+    seen = 0
+    for i, ev in enumerate(read_events(src / "events.jsonl")):
+        if ev.kind == "turn_completed" and ev.data["role"] == "engineer":
+            seen += 1
+            if seen == n_engineer_turns:
+                (dest / "events.jsonl").write_bytes(b"".join(lines[: i + 1]))
+                return
+    raise AssertionError("the run had fewer engineer turns")
+
+
+@pytest.mark.parametrize("cut", [2, 5])
+def test_a_resumed_run_proposes_what_the_uninterrupted_one_did(tmp_path: Path, cut: int) -> None:
+    root = small_org(tmp_path / "org", experiments=10, baseline_runs=1)
+    whole = run_org(root)
+    proposed = [e.description for e in whole.state.candidates()]
+    cut_dir = whole.run_dir.parent / "cut"
+    _cut_after(whole.run_dir, cut_dir, cut)
+    resumed = Engine.resume(cut_dir, brain=OfflineBrain(), executor=InstantExecutor(toy_score))
+    state = asyncio.run(resumed.run())
+    assert state.finished
+    assert [e.description for e in state.candidates()] == proposed
