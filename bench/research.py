@@ -1,21 +1,25 @@
-"""Does the org rewriting itself help? The tinylm task, offline, over several seeds.
+"""Are the org's wins real and hard to beat? The tinylm task, offline, four arms at one budget.
 
-Three arms at the same experiment budget (one baseline run plus N candidate experiments each):
+Every arm runs through `orgloop batch` on the same sandbox (LocalExecutor), task, budget and
+seeds — three baseline runs, BENCH_EXPERIMENTS candidates (default 20), then the confirmation
+reruns every run makes before it ends (the best and the baseline on three fresh seeds):
 
-1. org + meta: the built-in org (`orgloop init`), OfflineBrain, with its meta role.
-2. org, no meta: the same org with roles/meta.md removed.
-3. random search: a plain loop that samples every knob of the engineer's `space` at random,
-   writes train.py, runs `python train.py` and `python prepare.py --evaluate model.npz`.
+1. org + meta: the built-in org (`orgloop init`: TPE engineer, paired meta trials);
+2. org, no meta: the same org with roles/meta.md removed;
+3. TPE: `--vs tpe`, Optuna's TPE sampler alone over the engineer's space;
+4. random: `--vs random`, Optuna's random sampler over it.
 
-For each arm it prints the mean ± SEM (over seeds) of the best val_bpb and of the share of the gap
-between the baseline and the entropy bound that was closed. Training is budgeted in multiply-adds,
-not seconds, so the figures do not depend on how busy the machine is; only the wall time does.
+It prints, per seed and as mean ± SEM over seeds, the share of the gap between the baseline and
+the entropy bound closed as confirmed on fresh seeds (and as the search measured it), the paired
+differences between arms, the goals, and the share of kept wins that replicate: every keep of
+every run is rerun beside the incumbent it beat, on the same three fresh seeds, and counts as
+replicated when its mean paired gain exceeds one standard error.
 
-Knobs (environment): TINYLM_BUDGET (compute scale, default 0.2), BENCH_EXPERIMENTS (default 8),
-BENCH_SEEDS (default 5), BENCH_META_EVERY (default: the built-in org's), BENCH_JOBS (parallel
-runs, default 2).
+Training is budgeted in multiply-adds, so the figures do not depend on how busy the machine is;
+only the wall time does. Knobs (environment): TINYLM_BUDGET (default 0.2), BENCH_EXPERIMENTS,
+BENCH_SEEDS (default 5), BENCH_SLOTS (experiments at once, default 2).
 
-Run: python bench/research.py
+Run: nice python bench/research.py
 """
 
 from __future__ import annotations
@@ -23,32 +27,26 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import random
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from orgloop.org import builtin_org_dir, load_org
-from orgloop.runtime.brains.offline import OfflineBrain, _format
+from orgloop.org import load_org
+from orgloop.runtime.batch import BatchResult, RunOutcome, SharedSlots, arun_batch
+from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.git import Git
-from orgloop.runtime.engine import Engine
+from orgloop.runtime.executors import ExperimentSpec, LocalExecutor
 from orgloop.runtime.scaffold import init_org
 
 BUDGET = os.environ.setdefault("TINYLM_BUDGET", "0.2")
-EXPERIMENTS = int(os.environ.get("BENCH_EXPERIMENTS", "8"))
+EXPERIMENTS = int(os.environ.get("BENCH_EXPERIMENTS", "20"))
 SEEDS = int(os.environ.get("BENCH_SEEDS", "5"))
-META_EVERY = os.environ.get("BENCH_META_EVERY", "")
-JOBS = int(os.environ.get("BENCH_JOBS", "2"))
-ARMS = ("org + meta", "org, no meta", "random search")
+SLOTS = int(os.environ.get("BENCH_SLOTS", "2"))
+ARMS = {"org-meta": "org + meta", "org-no-meta": "org, no meta", "tpe": "TPE", "random": "random"}
 
 
 def set_frontmatter(path: Path, **changes: Any) -> None:
@@ -60,125 +58,217 @@ def set_frontmatter(path: Path, **changes: Any) -> None:
     path.write_text("---\n" + yaml.safe_dump(data, sort_keys=False) + "---\n" + body)
 
 
-def org_arm(root: Path, seed: int, meta: bool) -> dict[str, Any]:
+def make_org(root: Path, meta: bool) -> Path:
     init_org(root)
     set_frontmatter(
         root / "ORG.md",
         budget={"experiments": EXPERIMENTS, "wall": "3h"},
-        experiment={"baseline_runs": 1, "env": ["TINYLM_BUDGET"], "timeout": "20m"},
-        **({"meta": {"every": int(META_EVERY)}} if META_EVERY else {}),
+        experiment={"env": ["TINYLM_BUDGET"], "timeout": "20m"},
     )
     if not meta:
         (root / "roles" / "meta.md").unlink()
     Git(root).commit_all("bench settings")
-    engine = Engine.start(root, brain=OfflineBrain(), seed=seed, durable=False)
-    state = asyncio.run(engine.run())
-    s = engine.summary()
-    edits = [e for e in state.org_edits if e.get("author") == "meta"]
-    return {
-        "best": s["best"],
-        "baseline": s["baseline"],
-        "edits": len(edits),
-        "reverted": sum(1 for e in edits if e["reverted"]),
-    }
-
-
-def sample(spec: dict[str, Any], rng: random.Random) -> Any:
-    if "choice" in spec:
-        return rng.choice(spec["choice"])
-    if "log" in spec:
-        lo, hi = (math.log(float(x)) for x in spec["log"])
-        return float(f"{math.exp(rng.uniform(lo, hi)):.3g}")
-    if "range" in spec:
-        return float(f"{rng.uniform(*map(float, spec['range'])):.3g}")
-    lo, hi = spec["int"]
-    return rng.randint(int(lo), int(hi))
-
-
-def evaluate(folder: Path, source: str) -> float | None:
-    (folder / "train.py").write_text(source)
-    env = {**os.environ, "TINYLM_BUDGET": BUDGET}
-    for args in (["train.py"], ["prepare.py", "--evaluate", "model.npz"]):
-        proc = subprocess.run(
-            [sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            return None
-    m = re.search(r"^val_bpb:\s*([0-9.]+)\s*$", proc.stdout, re.MULTILINE)
-    return float(m.group(1)) if m else None
-
-
-def random_arm(root: Path, seed: int) -> dict[str, Any]:
-    root.mkdir(parents=True)
-    for name in ("train.py", "prepare.py"):
-        shutil.copyfile(builtin_org_dir() / name, root / name)
-    space = load_org(_default_org(root.parent / "space")).roles["engineer"].policy.data["space"]
-    rng = random.Random(seed)
-    template = (root / "train.py").read_text()
-    baseline = evaluate(root, template)
-    results = []
-    for _ in range(EXPERIMENTS):
-        source = template
-        for knob, spec in space.items():
-            value = _format(sample(spec, rng))
-            source = re.sub(rf"^{knob} = .+$", f"{knob} = {value}", source, flags=re.MULTILINE)
-        results.append(evaluate(root, source))
-    ok = [r for r in results if r is not None]
-    return {"best": min([baseline, *ok]) if baseline else None, "baseline": baseline}
-
-
-def _default_org(path: Path) -> Path:
-    if not path.exists():
-        init_org(path)
-    return path
-
-
-def job(arm: str, seed: int) -> tuple[str, int, dict[str, Any], float]:
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="orgloop-bench-") as tmp:
-        root = Path(tmp) / "org"
-        if arm == "random search":
-            out = random_arm(root, seed)
-        else:
-            out = org_arm(root, seed, meta=arm == "org + meta")
-    return arm, seed, out, time.perf_counter() - start
+    return root
 
 
 def mean_sem(values: list[float]) -> str:
     if not values:
         return "n/a"
     sem = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {sem:.4f}"
+    return f"{statistics.fmean(values):.3f} ± {sem:.3f}"
+
+
+def sem_of(values: list[float]) -> float:
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
+# ---- kept wins, rerun on fresh seeds
+async def replications(
+    runs: list[RunOutcome], executor: LocalExecutor, work: Path
+) -> list[tuple[str, int, str, bool, float, float]]:
+    """(arm, seed, experiment, replicates, mean gain, sem) for every keep of every run."""
+    cache: dict[tuple[str, str, int], asyncio.Task[float | None]] = {}
+    counter = 0
+
+    async def measure(r: RunOutcome, commit: str, seed: int) -> float | None:
+        nonlocal counter
+        s = r.summary
+        assert s is not None
+        for e in s.state.experiments.values():  # the confirmation reruns measured these already
+            msg = s.state.messages.get(e.message)
+            same = msg is not None and (msg.data.get("seed"), msg.data.get("base")) == (
+                seed,
+                commit,
+            )
+            if e.confirm and same and e.status == "ok":
+                return e.metric
+        counter += 1
+        org = load_org(r.folder)
+        p = org.program
+        spec = ExperimentSpec(
+            id=f"r{counter}",
+            repo=r.folder,
+            base=commit,
+            files={},
+            command=p.experiment.command,
+            metric=p.metric,
+            timeout=p.experiment.timeout,
+            workdir=work / f"r{counter}",
+            evaluate=p.experiment.evaluate,
+            protected=p.experiment.protected,
+            limits=org.sandbox_roles()[0].limits,
+            env=p.experiment.env,
+            seed=seed,
+        )
+        result = await executor.run(spec, counter % executor.slots)
+        return result.metric if result.status == "ok" else None
+
+    def metric_at(r: RunOutcome, commit: str, seed: int) -> asyncio.Task[float | None]:
+        key = (str(r.folder), commit, seed)
+        if key not in cache:
+            cache[key] = asyncio.ensure_future(measure(r, commit, seed))
+        return cache[key]
+
+    slots = asyncio.Semaphore(executor.slots)
+
+    async def one(r: RunOutcome, exp: str, commit: str, before: str, seeds: list[int]) -> Any:
+        async with slots:
+            pairs = [(await metric_at(r, commit, s), await metric_at(r, before, s)) for s in seeds]
+        gains = [b - a for a, b in pairs if a is not None and b is not None]  # val_bpb: lower wins
+        mean = statistics.fmean(gains) if gains else float("nan")
+        sem = sem_of(gains)
+        ok = len(gains) >= 2 and mean > sem
+        return (r.label, r.seed, exp, ok, mean, sem)
+
+    jobs = []
+    for r in runs:
+        s = r.summary
+        if s is None or s.confirmation is None:
+            continue
+        seeds = list(s.confirmation.seeds)
+        before = str(s.state.config["base"])
+        for e in s.kept:
+            jobs.append(one(r, e.id, e.branch_commit, before, seeds))
+            before = e.branch_commit
+    return list(await asyncio.gather(*jobs))
+
+
+async def bench(tmp: Path) -> tuple[BatchResult, BatchResult, list[Any], float]:
+    start = time.perf_counter()
+    meta = make_org(tmp / "org-meta", meta=True)
+    no_meta = make_org(tmp / "org-no-meta", meta=False)
+    executor = LocalExecutor(SLOTS)
+    shared = SharedSlots(executor)  # one pool of slots for both batches
+    seeds = list(range(SEEDS))
+
+    def say(line: str) -> None:
+        print(f"  {line}", flush=True)
+
+    # two batches side by side: the org with its yardsticks, and the org without meta
+    first, second = await asyncio.gather(
+        arun_batch([meta], seeds, out=tmp / "a", brain_factory=OfflineBrain,
+                   executor=shared, progress=say, vs=("tpe", "random")),
+        arun_batch([no_meta], seeds, out=tmp / "b", brain_factory=OfflineBrain,
+                   executor=shared, progress=say),
+    )  # fmt: skip
+    runs = [r for r in first.runs + second.runs if r.ok]
+    reps = await replications(runs, executor, tmp / "reruns")
+    return first, second, reps, time.perf_counter() - start
 
 
 def main() -> None:
-    bound = float(load_org(_default_org(Path(tempfile.mkdtemp()) / "o")).program.metric.bound or 0)
-    start = time.perf_counter()
-    results: dict[str, list[dict[str, Any]]] = {a: [] for a in ARMS}
-    with ProcessPoolExecutor(JOBS) as pool:
-        futures = [pool.submit(job, arm, seed) for seed in range(SEEDS) for arm in ARMS]
-        for f in futures:
-            arm, seed, out, seconds = f.result()
-            results[arm].append(out)
-            print(f"  {arm:<14} seed {seed}: best {out['best']}  ({seconds:.0f} s)", flush=True)
-    wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="orgloop-research-") as folder:
+        tmp = Path(folder)
+        first, second, reps, wall = asyncio.run(bench(tmp))
+        report(first, second, reps, wall, tmp)
+
+
+def report(
+    first: BatchResult, second: BatchResult, reps: list[Any], wall: float, tmp: Path
+) -> None:
+    runs = first.runs + second.runs
+    bound = next(r.summary.metric.bound for r in runs if r.summary is not None)
+    gaps: dict[str, dict[int, float]] = {}
+    search: dict[str, dict[int, float]] = {}
     print(
-        f"\ntinylm, TINYLM_BUDGET={BUDGET}, {EXPERIMENTS} experiments + 1 baseline per run, "
-        f"{SEEDS} seeds, entropy bound {bound}"
+        f"\ntinylm, TINYLM_BUDGET={BUDGET}, {EXPERIMENTS} experiments + 3 baseline runs + "
+        f"confirmation (best and baseline on 3 fresh seeds) per run, seeds 0-{SEEDS - 1}, "
+        f"entropy bound {bound}"
     )
-    print(f"{'arm':<15}{'best val_bpb':>22}{'gap closed':>22}   meta edits (reverted)")
-    for arm in ARMS:
-        rows = [r for r in results[arm] if r["best"] is not None and r["baseline"]]
-        best = [r["best"] for r in rows]
-        closed = [(r["baseline"] - r["best"]) / (r["baseline"] - bound) for r in rows]
-        edits = (
-            f"{statistics.fmean(r['edits'] for r in rows):.1f} "
-            f"({statistics.fmean(r['reverted'] for r in rows):.1f})"
-            if rows and "edits" in rows[0]
-            else "-"
+    print("\nper seed: gap closed confirmed (as the search measured it); kept; confirmed Δ ± SEM")
+    for label, name in ARMS.items():
+        for r in sorted((r for r in runs if r.label == label), key=lambda r: r.seed):
+            s = r.summary
+            if s is None or not r.ok:
+                print(f"  {name:<13} seed {r.seed}: failed: {r.error}")
+                continue
+            c = s.confirmation
+            gap = s.gap_closed if s.gap_closed is not None else 0.0
+            gaps.setdefault(label, {})[r.seed] = gap
+            search.setdefault(label, {})[r.seed] = s.gap_closed_search or 0.0
+            line = c.line() if c is not None else "nothing kept: no win to confirm"
+            print(
+                f"  {name:<13} seed {r.seed}: {gap:.3f} ({s.gap_closed_search or 0.0:.3f}); "
+                f"{len(s.kept)} kept; {line}"
+            )
+    print("\nmean ± SEM over seeds: gap closed, confirmed (search)")
+    for label, name in ARMS.items():
+        g = list(gaps.get(label, {}).values())
+        print(
+            f"  {name:<13} {mean_sem(g):>15}   ({mean_sem(list(search.get(label, {}).values()))})"
         )
-        print(f"{arm:<15}{mean_sem(best):>22}{mean_sem(closed):>22}   {edits}")
-    print(f"\nwall time {wall / 60:.1f} min with {JOBS} parallel runs")
+
+    def diff(a: str, b: str) -> tuple[float, float, int]:
+        seeds = sorted(set(gaps.get(a, {})) & set(gaps.get(b, {})))
+        d = [gaps[a][s] - gaps[b][s] for s in seeds]
+        return (statistics.fmean(d) if d else float("nan")), sem_of(d), len(d)
+
+    print("\npaired by seed (confirmed gap closed, first minus second):")
+    for a, b in (("org-meta", "tpe"), ("org-meta", "random"), ("org-meta", "org-no-meta"),
+                 ("tpe", "random")):  # fmt: skip
+        m, e, n = diff(a, b)
+        print(f"  {ARMS[a]} - {ARMS[b]}: {m:+.3f} ± {e:.3f} over {n} seeds")
+    org = list(gaps.get("org-meta", {}).values())
+    mean_org = statistics.fmean(org) if org else float("nan")
+    vs_tpe, _, _ = diff("org-meta", "tpe")
+    vs_random, sem_random, _ = diff("org-meta", "random")
+    replicated = [x for x in reps if x[3]]
+    org_reps = [x for x in reps if x[0] in ("org-meta", "org-no-meta")]
+    print("\ngoals:")
+    print(f"  org + meta at or above TPE: {'met' if vs_tpe >= 0 else 'NOT met'} ({vs_tpe:+.3f})")
+    above = "met" if vs_random > sem_random else "NOT met"
+    print(
+        f"  org + meta above random by more than one SEM: {above} "
+        f"({vs_random:+.3f} vs SEM {sem_random:.3f})"
+    )
+    half = "met" if mean_org >= 0.5 else "NOT met"
+    print(f"  at least 0.50 of the gap closed: {half} ({mean_org:.3f})")
+    share = len(replicated) / len(reps) if reps else float("nan")
+    org_share = sum(1 for x in org_reps if x[3]) / len(org_reps) if org_reps else float("nan")
+    print(
+        f"  kept wins that replicate on fresh seeds, all arms: {len(replicated)} of {len(reps)} "
+        f"= {share:.2f}; the org's: {org_share:.2f} (goal 0.90): "
+        f"{'met' if share >= 0.9 else 'NOT met'}"
+    )
+    print("\nkept wins, rerun beside the incumbent they beat (arm, seed, experiment, gain ± SEM):")
+    for arm, seed, exp, ok, mean, sem in reps:
+        print(f"  {ARMS.get(arm, arm):<13} seed {seed} {exp:<4} {mean:+.4f} ± {sem:.4f} "
+              f"{'replicates' if ok else 'does not replicate'}")  # fmt: skip
+    edits = [
+        e
+        for r in runs
+        if r.label == "org-meta" and r.summary is not None
+        for e in r.summary.state.org_edits
+        if e.get("author") == "meta"
+    ]
+    kept = sum(1 for e in edits if (e.get("trial") or {}).get("verdict") == "kept")
+    reverted = sum(1 for e in edits if (e.get("trial") or {}).get("verdict") == "reverted")
+    print(
+        f"\nmeta edits over {SEEDS} seeds: {len(edits)} ({kept} kept and {reverted} reverted "
+        f"by their trials, {len(edits) - kept - reverted} untried)"
+    )
+    print(f"wall time {wall / 60:.1f} min, {SLOTS} experiment slots per batch")
+    del tmp
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ class Experiment:
     protected: tuple[str, ...] = ()
     parallel: int = 1
     baseline_runs: int = 3
+    confirm: int = 3
+    """Reruns of the best candidate and of the baseline, on fresh seeds, before a run ends (0:
+    none): whether the win replicates."""
     network: bool = False
     env: tuple[str, ...] = ()
     """Environment variables passed through to experiments (never ones holding KEY/TOKEN/SECRET)."""
@@ -103,6 +106,8 @@ class Meta:
     approve: Literal["auto", "human"] = "auto"
     max_lines: int = 20
     plateau: int = 4
+    trial: int = 4
+    """Experiments per arm of an edit's paired trial (edited role vs the previous version)."""
 
 
 @dataclass(frozen=True)

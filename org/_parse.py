@@ -322,6 +322,11 @@ def parse_role(path: Path, findings: list[Finding]) -> Role | None:
     )
 
 
+def _or(value: int | None, default: int) -> int:
+    """`value` unless it is None (0 is a value: `confirm: 0` turns confirmation off)."""
+    return default if value is None else value
+
+
 def parse_program(path: Path, findings: list[Finding]) -> Program | None:
     text = read_text(path, findings)
     if text is None:
@@ -353,6 +358,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         protected=e.texts("protected"),
         parallel=e.integer("parallel", 1, minimum=1) or 1,
         baseline_runs=e.integer("baseline_runs", 3, minimum=1) or 3,
+        confirm=_or(e.integer("confirm", 3, minimum=0), 3),
         network=e.boolean("network", False),
         env=e.texts("env"),
         max_output=e.size("max_output", 50 << 20),
@@ -367,6 +373,7 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
             "protected",
             "parallel",
             "baseline_runs",
+            "confirm",
             "network",
             "env",
             "max_output",
@@ -391,8 +398,9 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         approve="human" if mt.choice("approve", ("auto", "human"), "auto") == "human" else "auto",
         max_lines=mt.integer("max_lines", 20, minimum=1) or 20,
         plateau=mt.integer("plateau", 4, minimum=1) or 4,
+        trial=mt.integer("trial", 4, minimum=2) or 4,
     )
-    mt.unknown({"every", "editable", "approve", "max_lines", "plateau"}, typos=True)
+    mt.unknown({"every", "editable", "approve", "max_lines", "plateau", "trial"}, typos=True)
     t = f.section("turns")
     concurrency = t.integer("concurrency", 4, minimum=1) or 4
     max_steps = t.integer("max_steps", 12, minimum=1) or 12

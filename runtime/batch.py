@@ -9,8 +9,15 @@ one value: the file's comments and layout stay), and runs every copy's engine in
 asyncio loop. The engines share the experiment slots: each engine sees the executor's slot count,
 and `SharedSlots` lets no more than that many experiments run at once across all of them. When
 all are done it writes each run's report.md and progress.png, and in `out` a comparison —
-batch.md (per org: mean ± SEM of the best metric, experiments to reach the best, cost; then one
-row per run) with batch.csv (per org) and runs.csv (per run).
+batch.md (per org: mean ± SEM of the best metric and of the gap closed, confirmed where the runs
+reran their best on fresh seeds, how many wins replicated, experiments to reach the best, cost;
+then one row per run) with batch.csv (per org), runs.csv (per run) and batch.png (best so far,
+mean ± SEM per arm, and paired by seed).
+
+`vs=("tpe", "random")` (`--vs`) adds yardsticks: for each seed, a copy of the first org rewritten
+into a classic search over its task (the orgs of one batch are taken to share a task) (`yardstick.py`: Optuna's TPE or random sampler, run offline),
+through the same executor, on the same seeds and budget; batch.md then pairs each org with each
+yardstick by seed.
 
 A run that fails — its copy cannot be made, an engine raises, its brain fails and the run
 pauses — is reported as failed with the reason; the others finish. It does not
@@ -36,14 +43,17 @@ from typing import Any
 import yaml
 
 from ..org import Finding, OrgError, builtin_org_dir, load_org
+from ._batch_plot import draw_batch
 from ._preflight import preflight
 from ._show import display_path, oserror_text
 from .brains import Brain
+from .brains.offline import OfflineBrain
 from .core.text import clip
 from .engine import Engine
 from .executors import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
 from .report import ReportError, RunSummary, write_report
 from .scaffold import init_org
+from .yardstick import KINDS, Paired, make_yardstick, paired
 
 Progress = Callable[[str], None]
 """Where run_batch says that a run finished or failed, one line each (the CLI passes print)."""
@@ -85,6 +95,8 @@ class RunOutcome:
     run_dir: Path | None = None
     error: str = ""
     summary: RunSummary | None = None
+    vs: str = ""
+    """The yardstick this run is (`tpe`, `random`), or '' for an org as written."""
 
     @property
     def ok(self) -> bool:
@@ -119,6 +131,9 @@ class BatchResult:
                     "best_mean": _mean(bests),
                     "best_sem": sem(bests),
                     "gap_closed_mean": _mean([s.gap_closed for s in good]),
+                    "gap_closed_sem": sem([s.gap_closed for s in good]),
+                    "confirmed": sum(1 for s in good if _confirmed(s)),
+                    "replicated": sum(1 for s in good if _confirmed(s) and _replicates(s)),
                     "experiments_to_best_mean": _mean([s.experiments_to_best for s in good]),
                     "tokens_mean": _mean([s.state.tokens for s in good]),
                     "usd_mean": _mean([s.state.usd for s in good]),
@@ -139,6 +154,10 @@ class BatchResult:
                     "error": r.error,
                     "best": s.best if s else None,
                     "gap_closed": s.gap_closed if s else None,
+                    "gap_closed_search": s.gap_closed_search if s else None,
+                    "confirmed_delta": s.confirmation.delta if s and s.confirmation else None,
+                    "confirmed_sem": s.confirmation.sem if s and s.confirmation else None,
+                    "replicates": s.confirmation.replicates if s and s.confirmation else None,
                     "experiments_to_best": s.experiments_to_best if s else None,
                     "kept": len(s.kept) if s else None,
                     "experiments": len(s.state.candidates()) if s else None,
@@ -153,37 +172,84 @@ class BatchResult:
     def format_table(self) -> str:
         """The comparison as Markdown: per org, then per run, then the failures."""
         out = [
-            "| org | metric | runs | failed | best (mean ± SEM) | gap closed | exps to best "
-            "| tokens | usd | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| org | metric | runs | failed | best (mean ± SEM) | gap closed (mean ± SEM) "
+            "| wins replicate | exps to best | tokens | usd | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in self.org_rows():
             best = f"{_f(row['best_mean'])} ± {_f(row['best_sem'])}"
+            gap = f"{_pct(row['gap_closed_mean'])} ± {_pct(row['gap_closed_sem'])}"
             metric = f"{row['metric']} ({row['goal']})" if row["metric"] else "n/a"
             out.append(
                 f"| {row['org']} | {metric} | {row['runs']} "
-                f"| {row['failed']} | {best} | {_pct(row['gap_closed_mean'])} "
+                f"| {row['failed']} | {best} | {gap} | {row['replicated']} of {row['confirmed']} "
                 f"| {_f(row['experiments_to_best_mean'], 1)} | {_f(row['tokens_mean'], 0)} "
                 f"| {_f(row['usd_mean'], 4)} | {_f(row['wall_seconds_mean'], 1)} |"
             )
+        out += self._paired_md()
         out += [
             "",
-            "| org | seed | status | best | gap closed | exps to best | kept / run | run folder |",
-            "|---|---|---|---|---|---|---|---|",
+            "| org | seed | status | best | gap closed | confirmed Δ ± SEM | exps to best "
+            "| kept / run | run folder |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in self.run_rows():
             kept = "n/a" if row["kept"] is None else f"{row['kept']} / {row['experiments']}"
+            delta = "n/a"
+            if row["confirmed_delta"] is not None:
+                delta = f"{row['confirmed_delta']:+.6f} ± {_f(row['confirmed_sem'])}" + (
+                    " (replicates)" if row["replicates"] else " (does not replicate)"
+                )
             out.append(
                 f"| {row['org']} | {row['seed']} | {row['status']} | {_f(row['best'])} "
-                f"| {_pct(row['gap_closed'])} | {_f(row['experiments_to_best'], 0)} | {kept} "
-                f"| {row['run_dir']} |"
+                f"| {_pct(row['gap_closed'])} | {delta} | {_f(row['experiments_to_best'], 0)} "
+                f"| {kept} | {row['run_dir']} |"
             )
         failed = [r for r in self.runs if not r.ok]
         if failed:
             out += ["", "Failed runs:"]
             out += [f"- {r.label} seed {r.seed}: {r.error or 'no result'}" for r in failed]
-        out += ["", f"Batch wall time: {self.wall_seconds:.1f} s. SEM over the runs that finished."]
+        out += [
+            "",
+            f"Batch wall time: {self.wall_seconds:.1f} s. SEM over the runs that finished. Gap "
+            "closed is the confirmed figure where a run reran its best and the baseline on "
+            "fresh seeds; a win replicates when its mean gain there exceeds one SEM.",
+        ]
         return "\n".join(out) + "\n"
+
+    def gap_by_seed(self) -> dict[str, dict[int, float | None]]:
+        """label -> seed -> the run's gap closed (confirmed where it was), for finished runs."""
+        out: dict[str, dict[int, float | None]] = {}
+        for r in self.runs:
+            if r.ok and r.summary is not None:
+                out.setdefault(r.label, {})[r.seed] = r.summary.gap_closed
+        return out
+
+    def comparisons(self) -> list[Paired]:
+        """Every org against every yardstick, paired by seed."""
+        figures = self.gap_by_seed()
+        orgs = [label for label in self.labels() if not self._is_vs(label)]
+        sticks = [label for label in self.labels() if self._is_vs(label)]
+        return [paired(figures, a, b) for a in orgs for b in sticks]
+
+    def _is_vs(self, label: str) -> bool:
+        return any(r.vs for r in self.runs if r.label == label)
+
+    def _paired_md(self) -> list[str]:
+        pairs = self.comparisons()
+        if not pairs:
+            return []
+        out = [
+            "",
+            "Paired by seed (the org's gap closed minus the yardstick's, on the same seeds):",
+            "",
+            "| org | vs | seeds | mean difference ± SEM | org ahead in |",
+            "|---|---|---|---|---|",
+        ]
+        for p in pairs:
+            diff = f"{_pct(p.mean)} ± {_pct(p.sem)}"
+            out.append(f"| {p.a} | {p.b} | {len(p.seeds)} | {diff} | {p.wins} of {len(p.seeds)} |")
+        return out
 
 
 # ---- helpers
@@ -193,6 +259,14 @@ def sem(values: Iterable[float | None]) -> float | None:
     """Standard error of the mean; None for fewer than two values."""
     xs = [float(v) for v in values if v is not None]
     return statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) >= 2 else None
+
+
+def _confirmed(s: RunSummary) -> bool:
+    return s.confirmation is not None and s.confirmation.delta is not None
+
+
+def _replicates(s: RunSummary) -> bool:
+    return s.confirmation is not None and s.confirmation.replicates
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -361,18 +435,26 @@ def check_orgs(
 # ---- running
 
 
-async def _run_one(
+def _start(
     o: RunOutcome, brain_factory: Callable[[], Brain], executor: Executor, progress: Progress
-) -> None:
+) -> Engine | None:
+    """Start one run, in the loop's own thread before any engine runs: starting parses the org
+    with `ast`, and CPython 3.11's parser fails ("AST constructor recursion depth mismatch") when
+    two threads parse at once."""
     try:
-        engine = await asyncio.to_thread(
-            Engine.start, o.folder, brain=brain_factory(), executor=executor, seed=o.seed
-        )
+        brain = OfflineBrain() if o.vs else brain_factory()  # a yardstick needs no model
+        engine = Engine.start(o.folder, brain=brain, executor=executor, seed=o.seed)
     except Exception as e:
         o.error = f"did not start: {_reason(e)}"
         progress(f"{o.label} seed {o.seed}: failed ({o.error})")
-        return
+        return None
     o.run_dir = engine.run_dir
+    return engine
+
+
+async def _run_one(o: RunOutcome, engine: Engine | None, progress: Progress) -> None:
+    if engine is None:
+        return
     try:
         paused = await _run_headless(engine)
         if paused:
@@ -380,7 +462,7 @@ async def _run_one(
     except Exception as e:
         o.error = _reason(e)
     try:
-        o.summary = write_report(o.run_dir).summary
+        o.summary = write_report(engine.run_dir).summary
     except (ReportError, OSError, ValueError) as e:
         o.error = o.error or f"no report: {_reason(e)}"
     s = o.summary
@@ -416,6 +498,12 @@ def _prepare(o: RunOutcome, out: Path, budget_experiments: int | None) -> None:
             set_experiment_budget(o.folder, budget_experiments)
     except Exception as e:
         o.error = f"org does not load: {_reason(e)}"
+        return
+    if o.vs:
+        try:
+            make_yardstick(o.folder, o.vs)
+        except Exception as e:
+            o.error = f"could not make the {o.vs} yardstick: {_reason(e)}"
 
 
 async def arun_batch(
@@ -428,10 +516,14 @@ async def arun_batch(
     executor: Executor | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    vs: tuple[str, ...] = (),
 ) -> BatchResult:
     """`run_batch` inside a running event loop."""
     if not seeds:
         raise BatchError("no seeds: give at least one")
+    unknown = [v for v in vs if v not in KINDS]
+    if unknown:
+        raise BatchError(f"no yardstick {unknown[0]!r}: --vs takes {' or '.join(KINDS)}")
     if budget_experiments is not None and budget_experiments < 1:
         raise BatchError("the experiment budget must be at least 1")
     orgs = [Path(o) for o in orgs] or [builtin_org_dir()]
@@ -439,11 +531,15 @@ async def arun_batch(
     for f in check_orgs(orgs, strict=strict, budget_experiments=budget_experiments):
         say(str(replace(f, path=display_path(f.path))))
     out = Path(out).absolute()
+    labels = _labels(orgs)
     runs = [
         RunOutcome(label, org, seed, out / f"{label}-seed{seed}")
-        for org, label in zip(orgs, _labels(orgs), strict=True)
+        for org, label in zip(orgs, labels, strict=True)
         for seed in seeds
     ]
+    for kind in dict.fromkeys(vs):  # over the first org's task: the orgs compared share one
+        name = kind if kind not in labels else f"{kind}-yardstick"
+        runs += [RunOutcome(name, orgs[0], s, out / f"{name}-seed{s}", vs=kind) for s in seeds]
     taken = [str(r.folder) for r in runs if r.folder.exists()]
     if taken:
         raise BatchError(f"{out} already holds runs of this batch ({taken[0]}); choose a new out")
@@ -455,8 +551,9 @@ async def arun_batch(
             say(f"{o.label} seed {o.seed}: failed ({o.error})")
     live = [o for o in runs if not o.error]
     shared = SharedSlots(executor or _default_executor([o.folder for o in live]))
+    engines = [_start(o, brain_factory, shared, say) for o in live]
     done = await asyncio.gather(
-        *(_run_one(o, brain_factory, shared, say) for o in live), return_exceptions=True
+        *(_run_one(o, e, say) for o, e in zip(live, engines, strict=True)), return_exceptions=True
     )
     for o, outcome in zip(live, done, strict=True):
         if isinstance(outcome, Exception) and not o.error:  # a bug here must not sink the rest
@@ -476,6 +573,7 @@ def run_batch(
     executor: Executor | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    vs: tuple[str, ...] = (),
 ) -> BatchResult:
     """Run every org (none: the built-in one) once per seed, concurrently, sharing `executor`'s
     slots (default: a LocalExecutor as wide as the widest org's `parallel`); write batch.md,
@@ -491,6 +589,7 @@ def run_batch(
             executor=executor,
             progress=progress,
             strict=strict,
+            vs=vs,
         )
     )
 
@@ -523,6 +622,17 @@ def _write_tables(result: BatchResult) -> list[Path]:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         paths.append(path)
+    arms: dict[str, dict[int, RunSummary]] = {}
+    for r in result.runs:
+        if r.ok and r.summary is not None:
+            arms.setdefault(r.label, {})[r.seed] = r.summary
+    if arms:
+        metric = next(iter(next(iter(arms.values())).values())).metric
+        png = result.out / "batch.png"
+        tmp = png.with_name(".batch.png.tmp")
+        draw_batch(arms, metric, tmp, title=f"{metric.name}: every arm, the same seeds and budget")
+        tmp.replace(png)
+        paths.append(png)
     return paths
 
 

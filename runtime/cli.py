@@ -482,6 +482,14 @@ def _add_batch(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for the runs and the tables")
     p.add_argument("--brain", choices=NAMES, default=None)
     p.add_argument("--strict", action="store_true", help="refuse orgs with lint warnings too")
+    p.add_argument(
+        "--vs",
+        action="append",
+        choices=("tpe", "random"),
+        default=[],
+        help="also run a classic search (Optuna TPE, random) over the same task, budget and "
+        "seeds, as a yardstick (repeat for both)",
+    )
     p.set_defaults(func=cmd_batch)
 
 
@@ -502,6 +510,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             budget_experiments=args.experiments,
             progress=print,
             strict=args.strict,
+            vs=tuple(args.vs),
         )
     except BatchError as e:
         print(f"orgloop batch: {e}", file=sys.stderr)

@@ -1,8 +1,10 @@
 """`orgloop history [ORG]`: the org's generations — every edit to its Markdown and what it did.
 
 Read from the runs' event logs (`ORG/.orgloop/runs/*/events.jsonl`), oldest run first, because the
-events carry what git cannot: the evidence an edit was made on, the improvement of the window before
-it and of the window that measured it, and whether it was kept or reverted. Each accepted edit
+events carry what git cannot: the evidence an edit was made on, its paired trial (the experiments
+of the edited and the previous version, the paired gain and the margin it had to beat), and whether
+it was kept or reverted. Logs from before trials measured an edit by the window after it; those
+rows show the windows' improvements. Each accepted edit
 (`org_edited`, by the meta role or by a human during a run) is one `Generation`.
 
 It only reads. Edits proposed and refused (`org_rejected`) are not generations and are not listed;
@@ -42,8 +44,10 @@ class Generation:
     after: float | None = None
     """Improvement of the window that measured the edit."""
     status: str = "unmeasured"
-    """kept, reverted, unmeasured (its window has not closed), or human (never measured)."""
+    """kept, reverted, unmeasured (its trial has not closed), or human (never measured)."""
     reason: str = ""
+    trial: dict[str, Any] | None = None
+    """The `org_trial` that judged it: the two arms, the paired gain and the margin."""
 
     @property
     def effect(self) -> float | None:
@@ -102,11 +106,16 @@ def _run_generations(run_id: str, events: list[tuple[str, dict[str, Any]]]) -> l
                 before=d.get("before", g.before),
                 after=d.get("after", g.after),
             )
+        elif kind == "org_trial" and d.get("generation") in gens:
+            g = gens[d["generation"]]
+            gens[g.generation] = replace(
+                g, status=str(d.get("verdict", g.status)), reason=str(d.get("reason", "")), trial=d
+            )
         elif kind == "message_sent" and d.get("kind") == "window":
             for m in (d.get("data") or {}).get("measured") or []:
                 measured = gens.get(m.get("generation"))
-                if measured is None or measured.status == "reverted":
-                    continue
+                if measured is None or measured.status == "reverted" or measured.trial:
+                    continue  # a trial's verdict is its own event; older logs measured windows
                 verdict = str(m.get("verdict", "kept"))
                 gens[measured.generation] = replace(
                     measured,
@@ -127,6 +136,29 @@ def short_diff(diff: str, lines: int = 6, width: int = 96) -> list[str]:
     return out
 
 
+def trial_line(t: dict[str, Any]) -> str:
+    """An edit's paired trial in one row: the two arms, the paired gain ± its standard error,
+    the margin it had to beat, and the verdict."""
+
+    def arm(a: Any) -> str:
+        a = a if isinstance(a, dict) else {}
+        ids = ", ".join(map(str, a.get("experiments") or [])) or "none"
+        mean = a.get("mean")
+        return ids + (f" (mean {mean:.6f})" if isinstance(mean, int | float) else "")
+
+    gain, sem = t.get("gain"), t.get("sem")
+    paired = "n/a" if not isinstance(gain, int | float) else f"{gain:+.6f}"
+    if isinstance(sem, int | float):
+        paired += f" ± {sem:.6f}"
+    margin = t.get("margin")
+    margin_text = f"{margin:.6f}" if isinstance(margin, int | float) else "n/a"
+    return (
+        f"trial: edited {arm(t.get('edited'))} vs previous {arm(t.get('previous'))}; "
+        f"paired gain {paired} over {t.get('pairs', 0)} pairs, margin {margin_text}: "
+        f"{t.get('verdict', '?')}"
+    )
+
+
 def format_history(generations: list[Generation]) -> str:
     """The history as text: per run, each generation with its diff in short and its effect."""
     if not generations:
@@ -138,7 +170,7 @@ def format_history(generations: list[Generation]) -> str:
             run = g.run_id
             out.append(f"run {run}")
         effect = ""
-        if g.effect is not None:
+        if g.effect is not None and g.trial is None:
             effect = (
                 f"  window {g.window}: {g.before:+.6f} -> window {(g.window or 0) + 1}: "
                 f"{g.after:+.6f} ({g.effect:+.6f})"
@@ -151,9 +183,11 @@ def format_history(generations: list[Generation]) -> str:
         if g.rationale:
             out.append(f"      {g.rationale}")
         out += [f"      {line}" for line in short_diff(g.diff)]
-        if g.status == "reverted" and g.reason:
+        if g.trial is not None:
+            out.append(f"      {trial_line(g.trial)}")
+        elif g.status == "reverted" and g.reason:
             out.append(f"      reverted: {g.reason}")
     return "\n".join(out) + "\n"
 
 
-__all__ = ["Generation", "format_history", "history", "short_diff"]
+__all__ = ["Generation", "format_history", "history", "short_diff", "trial_line"]

@@ -191,12 +191,25 @@ class Progress:
     def _run_finished(self, d: Mapping[str, Any]) -> None:
         self._release(force=True)
         closed = d.get("gap_closed")
-        gap = f", {closed:.0%} of the gap to the bound closed" if closed is not None else ""
+        c = d.get("confirmed") or {}
+        confirmed = c.get("delta") is not None
+        gap = (
+            f", {closed:.0%} of the gap to the bound closed{' (confirmed)' if confirmed else ''}"
+            if closed is not None
+            else ""
+        )
         self.say(
             f"[bold]done[/] ({d['reason']}): best {self.metric} {_num(d.get('best'))} "
             f"from baseline {_num(d.get('baseline'))}{gap}; {d.get('kept', 0)} of "
             f"{d.get('experiments', 0)} experiments kept"
         )
+        if confirmed:
+            sem = f" ± {c['sem']:.6f}" if c.get("sem") is not None else ""
+            verdict = "replicates" if c.get("replicates") else "does not replicate"
+            self.say(
+                f"  confirmed on {len(c.get('seeds') or [])} fresh seeds: {c.get('experiment')} "
+                f"beats the baseline by {c['delta']:+.6f}{sem}: {verdict}"
+            )
         roles = d.get("by_role") or {}
         if roles:
             each = ", ".join(f"{role} ${r['usd']:.2f}" for role, r in roles.items())

@@ -2,10 +2,12 @@
 
 `write_report(run_dir)` reads the run's events.jsonl, folds it, and writes two files atomically:
 report.md (the goal, the best result and the commit on the run branch that holds it, the share of
-the gap to the task's bound closed, the kept changes with their deltas, org edits and their effect,
-crashes and suspect results, cost, the baseline and its noise) and progress.png (the metric over
-experiments in the manner of autoresearch's: kept points highlighted, discarded ones grey, the
-best-so-far step line, the bound dashed). `load_run(run_dir)` gives the same numbers as a
+the gap to the task's bound closed — confirmed on fresh seeds when the run reran its best and the
+baseline, with the gain ± its standard error and whether it replicates — the kept changes with
+their deltas, org edits and their effect, crashes and suspect results, cost, the baseline and its
+noise) and progress.png (the metric over experiments in the manner of autoresearch's: kept points
+highlighted, discarded ones grey, reruns on fresh seeds as diamonds, the best-so-far step line,
+the bound dashed). `load_run(run_dir)` gives the same numbers as a
 `RunSummary`, which `batch.py` compares across runs.
 
 It reads what is there. A torn last line, a run that was killed (no run_finished), events from
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..org import Metric, load_org
+from .core.confirm import Confirmation, confirmation
 from .core.events import KINDS, Event
 from .core.ledger import best_commit, by_role
 from .core.lock import holder
@@ -69,6 +72,11 @@ class RunSummary:
     best_experiment: str = ""
     """The experiment whose kept result is the incumbent; '' when the best is the baseline."""
     gap_closed: float | None = None
+    """The confirmed figure when the run confirmed its best (`core/confirm.py`), else the
+    search's."""
+    gap_closed_search: float | None = None
+    """The share of the gap the best closed as the search measured it (seed 0, picked as best)."""
+    confirmation: Confirmation | None = None
     experiments_to_best: int = 0
     """Candidate experiments started up to and including the best one (0: nothing was kept)."""
     started: float | None = None
@@ -251,6 +259,11 @@ def _numbers(s: RunSummary) -> None:
     if s.baseline is not None and s.best is not None and metric.bound is not None:
         gap = metric.gain(metric.bound, s.baseline)
         s.gap_closed = metric.gain(s.best, s.baseline) / gap if gap > 0 else None
+    s.gap_closed_search = s.gap_closed
+    s.confirmation = confirmation(st, metric)
+    confirmed = s.confirmation.gap_closed() if s.confirmation is not None else None
+    if confirmed is not None:
+        s.gap_closed = confirmed
     s.experiment_seconds = sum(e.seconds for e in st.experiments.values() if e.finished)
     slots = st.config.get("slots")
     wall = st.wall_seconds()
@@ -322,7 +335,13 @@ def render_markdown(s: RunSummary) -> str:
         f"- Baseline: {_f(s.baseline)} (mean of {len(st.baselines)} run(s))",
         f"- Best: {_f(s.best)} ({s.best_experiment or 'the baseline'}) at commit "
         f"`{best_commit(st)[:12] or '?'}` on branch `{st.branch or '?'}`",
-        f"- Gap closed: {_pct(s.gap_closed)} of the gap from the baseline to the bound",
+        f"- Gap closed: {_pct(s.gap_closed)} of the gap from the baseline to the bound"
+        + (
+            f" (confirmed on fresh seeds; the search measured {_pct(s.gap_closed_search)})"
+            if s.confirmation is not None and s.confirmation.gap_closed() is not None
+            else ""
+        ),
+        f"- Confirmation: {_confirmed(s)}",
         f"- Kept: {len(s.kept)} of {len(st.decided())} decided experiments "
         f"({len(st.candidates())} candidates run)",
         f"- Experiments to reach the best: {s.experiments_to_best}",
@@ -330,8 +349,35 @@ def render_markdown(s: RunSummary) -> str:
         f"![{m.name} over experiments]({PROGRESS})",
         "",
     ]
-    sections = _baseline_md(s) + _kept_md(s) + _org_md(s) + _failed_md(s) + _turns_md(s)
+    sections = _confirm_md(s) + _baseline_md(s) + _kept_md(s) + _org_md(s) + _failed_md(s)
+    sections += _turns_md(s)
     return "\n".join(out + sections + _cost_md(s))
+
+
+def _confirmed(s: RunSummary) -> str:
+    c = s.confirmation
+    if c is None:
+        return "none (nothing kept, confirmation off, or the run stopped before it)"
+    return f"{c.experiment} against the baseline, paired by seed: {c.line()}"
+
+
+def _confirm_md(s: RunSummary) -> list[str]:
+    c = s.confirmation
+    if c is None:
+        return []
+    out = [
+        "## Confirmation on fresh seeds",
+        "",
+        f"The best ({c.experiment}) and the baseline, rerun on seeds no experiment had used:",
+        "",
+        f"| seed | {s.metric.name} of {c.experiment} | baseline | gain |",
+        "|---|---|---|---|",
+    ]
+    for seed, best, base in zip(c.seeds, c.best, c.baseline, strict=True):
+        gain = s.metric.gain(best, base) if best is not None and base is not None else None
+        out.append(f"| {seed} | {_f(best)} | {_f(base)} | {_f(gain)} |")
+    out += ["", f"{c.line()} (replicates: the mean gain exceeds one standard error).", ""]
+    return out
 
 
 def _baseline_md(s: RunSummary) -> list[str]:
@@ -460,8 +506,20 @@ def draw_progress(s: RunSummary, path: Path) -> None:
     groups: list[tuple[list[ExperimentRecord], dict[str, Any]]] = [
         ([e for e in measured if e.baseline], {"c": "tab:blue", "s": 30, "label": "baseline"}),
         (
-            [e for e in measured if not e.baseline and e.status == OK and e.decision != "keep"],
+            [
+                e
+                for e in measured
+                if not e.baseline and not e.confirm and e.status == OK and e.decision != "keep"
+            ],
             {"c": "#bbbbbb", "s": 22, "label": "discarded", "zorder": 2},
+        ),
+        (
+            [e for e in measured if e.confirm == "best"],
+            {"c": "tab:purple", "marker": "D", "s": 26, "label": "best, rerun on a fresh seed"},
+        ),
+        (
+            [e for e in measured if e.confirm == "baseline"],
+            {"c": "tab:cyan", "marker": "D", "s": 26, "label": "baseline, rerun on a fresh seed"},
         ),
         (
             [e for e in measured if e.status == "suspect"],

@@ -93,7 +93,7 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
         patience = int(lead.policy.data.get("patience", 3))
         in_window = [c for c in changes if c[0].id in window]
         keeps = [k for e, k, _ in in_window if e.decision == "keep"]
-        ids = ", ".join(e.id for e, _, _ in in_window) or "none"
+        ids = ", ".join(dict.fromkeys(e.id for e, _, _ in in_window)) or "none"
         if in_window and not keeps and patience > 1:
             new_p, why = patience - 1, "no keep in the window; change course sooner"
         elif len(keeps) >= 2 and len(set(keeps)) == 1 and patience < 6:

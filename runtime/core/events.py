@@ -12,7 +12,7 @@ at once (seq numbers repeat) is a LogError that says which of these it is and wh
 Event kinds (the `data` each carries is documented in docs/architecture.md):
 run_started, run_resumed, message_sent, turn_started, llm_call, api_waiting, reply_cut, refusal,
 tool_call, turn_undone, turn_completed, experiment_started, experiment_finished, decision,
-org_proposed, org_edited, org_rejected, org_reverted, control, budget_exhausted, paused, resumed,
+org_proposed, org_edited, org_rejected, org_reverted, org_trial, control, budget_exhausted, paused, resumed,
 error, run_finished.
 """
 
@@ -50,6 +50,7 @@ KINDS = frozenset(
         "org_edited",
         "org_rejected",
         "org_reverted",
+        "org_trial",
         "control",
         "budget_exhausted",
         "paused",

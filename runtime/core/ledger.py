@@ -3,7 +3,9 @@
 `summarize` gives the roles a bounded view of the run — baseline and noise, the incumbent, the best
 few kept changes, the last few experiments, the dead ends — the same size at experiment 1,000 as at
 experiment 50. `results_tsv` writes autoresearch's five columns (commit, metric, memory_gb, status,
-description) from the state, so the file always agrees with the run branch.
+description) from the state, so the file always agrees with the run branch; confirmation reruns
+are rows with status `confirm`, and the confirmed best's description says whether it replicated.
+`run_summary`'s headline gap closed is the confirmed one when the run confirmed its best.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...org import Org
+from .confirm import confirmation
 from .state import OK, ExperimentRecord, RunState
 
 RECENT = 6
@@ -91,10 +94,17 @@ HEADER = ("commit", "metric", "memory_gb", "status", "description")
 def results_tsv(state: RunState, org: Org) -> str:
     """autoresearch's results.tsv: baselines, then every finished candidate that has an outcome."""
     rows = ["\t".join((*HEADER[:1], org.program.metric.name, *HEADER[2:]))]
+    confirmed = confirmation(state, org.program.metric)
     for e in state.experiments.values():
         if not e.finished:
             continue
-        if e.baseline:
+        note = ""
+        if e.confirm:
+            seed = (
+                state.messages[e.message].data.get("seed") if e.message in state.messages else None
+            )
+            status, note = "confirm", f" (seed {seed})" if seed is not None else ""
+        elif e.baseline:
             status = "baseline" if e.status == OK else e.status
         elif e.status != OK:
             status = e.status
@@ -102,9 +112,11 @@ def results_tsv(state: RunState, org: Org) -> str:
             status = e.decision
         else:
             continue  # measured, not yet decided
+        if confirmed is not None and e.id == confirmed.experiment and not e.confirm:
+            note = f" [confirmed: {confirmed.line()}]"  # the five columns stay five
         commit = (e.branch_commit or e.commit)[:7]
         metric = f"{e.metric:.6f}" if e.metric is not None else "0.000000"
-        desc = " ".join(f"{e.id} {e.description}".split())
+        desc = " ".join(f"{e.id} {e.description}{note}".split())
         rows.append("\t".join((commit, metric, f"{e.memory_gb:.1f}", status, desc)))
     return "\n".join(rows) + "\n"
 
@@ -129,12 +141,16 @@ def run_summary(state: RunState, org: Org) -> dict[str, Any]:
     if base is not None and best is not None and metric.bound is not None:
         gap = metric.gain(metric.bound, base)
         closed = metric.gain(best, base) / gap if gap > 0 else None
+    confirmed = confirmation(s, metric)
+    headline = confirmed.gap_closed() if confirmed is not None else None
     return {
         "baseline": base,
         "best": best,
         "best_experiment": s.incumbent_exp,
         "best_commit": best_commit(s),
-        "gap_closed": closed,
+        "gap_closed": headline if headline is not None else closed,
+        "gap_closed_search": closed,
+        "confirmed": confirmed.to_dict() if confirmed is not None else None,
         "experiments": len(s.candidates()),
         "kept": sum(1 for e in s.candidates() if e.decision == "keep"),
         "tokens": s.tokens,

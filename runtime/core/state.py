@@ -55,6 +55,11 @@ class ExperimentRecord:
     info: dict[str, Any] = field(default_factory=dict)
     starts: int = 1
     """How many sessions started it: more than one means the engine died while it ran."""
+    confirm: str = ""
+    """`best` or `baseline` for a confirmation rerun on a fresh seed (`confirm.py`); such a run is
+    neither a baseline nor a candidate."""
+    arm: dict[str, Any] = field(default_factory=dict)
+    """{generation, arm} when it was proposed by one arm of a meta edit's paired trial."""
 
     @property
     def finished(self) -> bool:
@@ -154,7 +159,7 @@ class RunState:
         return statistics.stdev(b) if len(b) >= 2 else None
 
     def candidates(self) -> list[ExperimentRecord]:
-        return [e for e in self.experiments.values() if not e.baseline]
+        return [e for e in self.experiments.values() if not e.baseline and not e.confirm]
 
     def decided(self) -> list[ExperimentRecord]:
         return [e for e in self.candidates() if e.decision]
@@ -207,7 +212,11 @@ class RunState:
     def _deliverable(self, msg: Message) -> None:
         self.pending[msg.id] = None
         self.visits[(msg.sender, msg.receiver, msg.kind)] += 1
-        if msg.kind == "experiment" and not msg.data.get("baseline"):
+        if (
+            msg.kind == "experiment"
+            and not msg.data.get("baseline")
+            and not msg.data.get("confirm")
+        ):
             self.experiments_sent += 1
 
     def _on_turn_started(self, d: dict[str, Any], ev: Event) -> None:
@@ -274,6 +283,8 @@ class RunState:
             base=d.get("base", ""),
             slot=d.get("slot", 0),
             starts=before.starts + 1 if before is not None else 1,
+            confirm=str(d.get("confirm") or ""),
+            arm=dict(d.get("arm") or {}),
         )
 
     def _on_experiment_finished(self, d: dict[str, Any], ev: Event) -> None:
@@ -324,6 +335,12 @@ class RunState:
         for edit in self.org_edits:
             if edit.get("generation") == d.get("generation"):
                 edit["reverted"] = True
+
+    def _on_org_trial(self, d: dict[str, Any], ev: Event) -> None:
+        for edit in self.org_edits:
+            if edit.get("generation") == d.get("generation"):
+                edit["trial"] = d
+        self.incumbent = d.get("commit") or self.incumbent
 
     def _on_control(self, d: dict[str, Any], ev: Event) -> None:
         self.control_lines = max(self.control_lines, d.get("line", -1) + 1)

@@ -8,6 +8,7 @@ a third time (an experiment that kills orgloop would otherwise end every resume 
 
 Baseline run i runs with ORGLOOP_SEED=i, every candidate with 0: the spread of the baselines is
 then the seed noise a candidate must beat.
+A confirmation rerun runs with the fresh seed its message names (`core/confirm.py`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def abandoned(state: RunState, exp_id: str) -> ExperimentResult | None:
 
 
 def seed_for(state: RunState, msg: Message) -> int:
+    if isinstance(msg.data.get("seed"), int):  # a confirmation rerun names its fresh seed
+        return int(msg.data["seed"])
     if not msg.data.get("baseline"):
         return 0
     runs = [m for m in state.messages.values() if m.data.get("baseline")]

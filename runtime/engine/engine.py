@@ -23,6 +23,7 @@ from typing import Any
 from ...org import HUMAN, KICKOFF, Role, render_prompt
 from ..brains.base import Brain, BrainPaused, TurnContext
 from ..core import autoresearch, rules
+from ..core.confirm import requests
 from ..core.errors import RunError, RunStopped, disk_trouble
 from ..core.events import Event
 from ..core.git import GitError
@@ -35,7 +36,7 @@ from ..executors.base import Executor, ExperimentResult
 from ..executors.local import LocalExecutor
 from ..meta.desk import MetaDesk
 from ._control import ControlReader
-from ._experiments import abandoned, experiment_id, experiment_spec, result_message
+from ._experiments import abandoned, experiment_id, experiment_spec, result_message, seed_for
 from ._setup import RUNS, Opened, open_new, releasing, reopen, snapshot_org
 
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
@@ -52,6 +53,8 @@ class _Turn:
     slot: int | None = None
     box: Toolbox | None = None
     """An agent turn's toolbox, made when the turn starts (its `base` is that incumbent)."""
+    arm: dict[str, Any] | None = None
+    """The arm of a meta edit's paired trial this turn runs in (`meta/trial.py`), if any."""
 
 
 class Engine:
@@ -223,6 +226,8 @@ class Engine:
                         self.commit()
                         await asyncio.sleep(0.1)
                         continue
+                    if self._confirm():
+                        continue
                     break
                 self.commit(force=False)
                 done, _ = await asyncio.wait(
@@ -273,6 +278,19 @@ class Engine:
             self.repo.move_branch(self.state.branch, move.new, move.old)
         self.org = snapshot_org(self.workspace, self.state.incumbent, self.run_dir)
 
+    def _confirm(self) -> bool:
+        """The org has drained: rerun the best and the baseline on fresh seeds before the end
+        (once; not when the run was stopped or paused). True when reruns were sent."""
+        if self._stopping or self._halt or self.state.paused:
+            return False
+        sandbox = self.org.sandbox_roles()[0].name
+        sent = [
+            self.send(HUMAN, sandbox, "experiment", body, data)
+            for body, data in requests(self.org, self.state)
+        ]
+        self.commit()
+        return bool(sent)
+
     def _end(self) -> None:
         reason = self._stopping or rules.drained(self.org, self.state)
         self.emit("run_finished", {"reason": reason, **self.summary()})
@@ -319,6 +337,7 @@ class Engine:
         )
         turn.id = ev.data["turn"]
         if turn.role.kind != "sandbox":
+            turn.role, turn.arm = self.meta.version(turn.role, turn.message)  # a paired trial
             turn.box = Toolbox(self, turn.role, turn.id)
         coro = self._experiment(turn) if turn.role.kind == "sandbox" else self._agent(turn)
         self._tasks[asyncio.ensure_future(coro)] = turn
@@ -380,8 +399,11 @@ class Engine:
         return toolbox
 
     def _commit_agent(self, turn: _Turn, box: Toolbox) -> None:
+        arm = {"arm": turn.arm} if turn.arm else {}
         produced = [
-            self.send(turn.role.name, s["receiver"], s["kind"], s["body"], s["data"], turn.id)
+            self.send(
+                turn.role.name, s["receiver"], s["kind"], s["body"], {**s["data"], **arm}, turn.id
+            )
             for s in box.sent
         ]
         keeps = [m for m in map(self._decide, box.decisions) if m is not None]
@@ -448,8 +470,10 @@ class Engine:
         # The engineer edited the incumbent of its turn; if a keep has moved on since and touched
         # the same files, test the change where it was written rather than merge it blind.
         read = self.workspace.read
-        if proposed != base and any(read(base, f) != read(proposed, f) for f in files):
-            base = proposed
+        if msg.data.get("confirm") or (
+            proposed != base and any(read(base, f) != read(proposed, f) for f in files)
+        ):
+            base = proposed  # a confirmation reruns its commit as it was
         self.emit(
             "experiment_started",
             {
@@ -461,6 +485,12 @@ class Engine:
                 "description": msg.body,
                 "base": base,
                 "files": sorted(files),
+                **(
+                    {"confirm": msg.data["confirm"], "seed": seed_for(self.state, msg)}
+                    if msg.data.get("confirm")
+                    else {}
+                ),
+                **({"arm": msg.data["arm"]} if msg.data.get("arm") else {}),
             },
         )
         self.commit()
@@ -476,7 +506,7 @@ class Engine:
         produced = []
         if exp.baseline:
             self._stop_without_baseline()
-        else:
+        elif not exp.confirm:  # a confirmation rerun is for the report, not for the roles
             body, data = result_message(self.org, self.state, exp, result)
             for send in turn.role.sends:
                 for to in send.to:

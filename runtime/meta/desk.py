@@ -32,9 +32,10 @@ from ...org import HUMAN, Metric, Org, Role
 from ..core import rules
 from ..core.git import META
 from ..core.run import Move, Run
-from ..core.state import OK
+from ..core.state import OK, Message
 from ..core.text import changed_lines, unified
 from ..core.tools import matches
+from . import trial
 from .reload import LiveEdits, apply_edit, candidate, merge3, next_generation, role_at
 
 
@@ -42,6 +43,8 @@ class MetaDesk:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.live = LiveEdits(run)
+        self._versions: dict[int, Role | None] = {}
+        """The previous version of each edited role, by generation (parsed once)."""
 
     def meta_roles(self) -> list[Role]:
         return [r for r in self.run.org.roles.values() if "window" in r.receives]
@@ -76,12 +79,29 @@ class MetaDesk:
         return self.run.state.windows
 
     def after_decisions(self) -> list[Move]:
-        """Close a window when one is due: measure the edits it judges (reverting those that
-        hurt) and send it to the meta roles. Returns the reverts' moves."""
+        """Close the open trial when it has its pairs (keep or revert the edit), then close a
+        window when one is due and send it to the meta roles. While a trial is open no window
+        closes: one edit is measured at a time. Returns the moves of the keeps and reverts."""
         roles = self.meta_roles()
         if not roles:
             return []
         s, cfg, metric = self.run.state, self.run.org.program.meta, self.run.org.program.metric
+        moves: list[Move] = []
+        edit = trial.open_edit(s)
+        if edit is not None:
+            verdict = trial.judge(
+                s,
+                edit,
+                metric,
+                per_arm=cfg.trial,
+                floor=_floor(self.run.org),
+                final=self._drained(),
+            )
+            if verdict is None:
+                return []
+            move = self._conclude(edit, verdict)
+            if move is not None:
+                moves.append(move)
         windows = self.windows()
         done = {i for w in windows for i in w["experiments"]}
         fresh = [e for e in s.decided() if e.id not in done]
@@ -94,7 +114,7 @@ class MetaDesk:
             else ""
         )
         if not trigger:
-            return []
+            return moves
         base = s.baselines
         start = windows[-1]["end_metric"] if windows else (sum(base) / len(base) if base else None)
         results = [e.metric for e in fresh if e.status == OK and e.metric is not None]
@@ -110,50 +130,85 @@ class MetaDesk:
             "end_metric": s.incumbent_metric,
             "best": best,
             "improvement": round(max(0.0, gain), 6),
+            # the trials closed since the last window: what the meta role's edits did
+            "measured": [
+                {k: e["trial"][k] for k in ("generation", "verdict", "gain", "sem", "margin")}
+                for e in s.org_edits
+                if "trial" in e and e["trial"].get("window") == n - 1
+            ],
         }
-        moves: list[Move] = []
-        data["measured"] = [self._measure(edit, n, data, windows, moves) for edit in self._due(n)]
         ids = ", ".join(data["experiments"])
         body = f"window {n} ({trigger}): {ids}; improvement {data['improvement']}"
         for role in roles:
             self.run.send(HUMAN, role.name, "window", body, data)
         return moves
 
-    def _due(self, n: int) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.run.state.org_edits
-            if e.get("author") == "meta" and not e.get("reverted") and e.get("window") == n - 1
-        ]
+    def _drained(self) -> bool:
+        """No more experiments will come: the budget is sent and every candidate decided."""
+        s, budget = self.run.state, self.run.org.program.budget.experiments
+        spent = budget is not None and s.experiments_sent >= budget
+        return spent and len(s.decided()) >= len(s.candidates())
 
-    def _measure(
-        self,
-        edit: dict[str, Any],
-        n: int,
-        data: dict[str, Any],
-        windows: list[dict[str, Any]],
-        moves: list[Move],
-    ) -> dict[str, Any]:
-        before = float(windows[n - 2]["improvement"]) if n >= 2 else 0.0
-        after = float(data["improvement"])
-        margin = rules.keep_margin(self.run.org, self.run.state)
-        out: dict[str, Any] = {
-            "generation": edit["generation"],
-            "before": before,
-            "after": after,
-            "margin": margin,
-            "verdict": "kept",
+    # ---- trials
+    def version(self, role: Role, message: Message) -> tuple[Role, dict[str, Any] | None]:
+        """The role a turn runs and the trial arm it belongs to: while an edit of `role`'s file
+        is on trial its turns alternate between the edited and the previous version; any other
+        role's turn belongs to the arm of the message it handles. (role, None) outside trials."""
+        state = self.run.state
+        edit = trial.open_edit(state)
+        if edit is None:
+            return role, None
+        if role.name != edit.get("role"):
+            return role, trial.inherited(edit, message.data)
+        previous = self._previous(edit)
+        if previous is None:
+            return role, None
+        arm = trial.arm_of(edit, state.role_turns[role.name])
+        return (previous if arm == trial.PREVIOUS else role), trial.tag(edit, arm)
+
+    def _previous(self, edit: dict[str, Any]) -> Role | None:
+        """The edited role as it was before the edit, parsed in the org as it is now."""
+        gen = int(edit["generation"])
+        if gen not in self._versions:
+            ws, path = self.run.workspace, str(edit["file"])
+            text = ws.read(edit.get("parent") or edit["commit"] + "^", path)
+            org = candidate(ws, self.run.state.incumbent, path, text)[0] if text else None
+            self._versions[gen] = org.roles.get(str(edit.get("role"))) if org else None
+        return self._versions[gen]
+
+    def _conclude(self, edit: dict[str, Any], verdict: trial.Verdict) -> Move | None:
+        """Keep or revert the edit on its trial's verdict: a commit either way (its message the
+        decision, the two arms and the margin) and an `org_trial` event."""
+        run, state = self.run, self.run.state
+        gen, path = int(edit["generation"]), str(edit["file"])
+        data = {
+            **verdict.to_event(),
+            "file": path,
+            "role": edit.get("role", ""),
+            "window": len(self.windows()),
         }
-        if after < before - margin:
-            reason = (
-                f"window {n} improved by {after:.6f}, the window before the edit by {before:.6f} "
-                f"(margin {margin:.6f})"
+        summary = (
+            f"Trial: edited {_ids(verdict.edited)} vs previous {_ids(verdict.previous)}; "
+            f"{verdict.reason()}"
+        )
+        old = state.incumbent
+        if verdict.keep:
+            new = run.workspace.commit_file(
+                old,
+                path,
+                run.workspace.read(old, path) or "",
+                f"meta: keep generation {gen} ({path})\n\n{summary}\n\nGeneration: {gen}",
+                len(state.experiments) + 1,
+                META,
             )
-            move = self._revert(edit, reason, out)
-            if move is not None:
-                moves.append(move)
-            out["verdict"] = "reverted" if move is not None else "kept: " + reason
-        return out
+            run.emit("org_trial", {**data, "commit": new})
+            return Move(new, old)
+        measured = {"before": verdict.previous.mean, "after": verdict.edited.mean}
+        move = self._revert(edit, summary, {**measured, "margin": verdict.margin})
+        if move is None:  # a later edit rewrote the same lines: the edit stays, and says why
+            data = {**data, "verdict": "kept", "reason": "could not revert: " + verdict.reason()}
+        run.emit("org_trial", {**data, "commit": move.new if move else ""})
+        return move
 
     def _revert(self, edit: dict[str, Any], reason: str, measured: dict[str, Any]) -> Move | None:
         run, path = self.run, str(edit["file"])
@@ -302,6 +357,8 @@ class MetaDesk:
             "generation": gen,
             "author": "meta",
             "window": len(self.windows()),
+            # the edited role's turns so far: its trial alternates versions from here
+            "turns": run.state.role_turns[str(proposal["role"])],
         }
         return apply_edit(run, proposal["file"], text, data, author=META, message=message)
 
@@ -347,6 +404,18 @@ def _powers(org: Org) -> dict[str, tuple[str, str]]:
         for n, r in org.roles.items()
         if r.kind != "agent" or r.limits
     }
+
+
+def _ids(arm: trial.Arm) -> str:
+    shown = ", ".join(arm.experiments) or "none"
+    mean = f" (mean {arm.mean:.6f})" if arm.mean is not None else ""
+    return f"{shown}{mean}"
+
+
+def _floor(org: Org) -> float:
+    """The reviewer's `min_delta`: the smallest gain worth anything, whatever the noise."""
+    reviewer = next((r for r in org.roles.values() if r.policy.kind == "review"), None)
+    return float(reviewer.policy.data.get("min_delta", 0.0)) if reviewer else 0.0
 
 
 def _best(metric: Metric, values: list[float]) -> float | None:

@@ -611,16 +611,17 @@ def _meta(t: Turn) -> list[Block] | None:
 
 # ---- orgs for these tests
 def small_org(root: Path, **settings: Any) -> Path:
-    """The default org (`orgloop init`), made small: two experiments, one baseline run, a meta
-    window after two decisions, TINYLM_BUDGET passed to experiments. `settings` merge into the
-    ORG.md frontmatter one level deep (`budget={"tokens": 3000}`)."""
+    """The default org (`orgloop init`), made small: two experiments, one baseline run, no
+    confirmation reruns, a meta window after two decisions, TINYLM_BUDGET passed to
+    experiments. `settings` merge into the ORG.md frontmatter one level deep
+    (`budget={"tokens": 3000}`)."""
     init_org(root)
     path = root / "ORG.md"
     _, frontmatter, body = path.read_text(encoding="utf-8").split("---\n", 2)
     data = yaml.safe_load(frontmatter)
     changes: dict[str, Any] = {
         "budget": {"experiments": 2},
-        "experiment": {"baseline_runs": 1, "env": ["TINYLM_BUDGET"]},
+        "experiment": {"baseline_runs": 1, "env": ["TINYLM_BUDGET"], "confirm": 0},
         "meta": {"every": 2},
     }
     for key, value in settings.items():

@@ -27,14 +27,26 @@ def set_frontmatter(path: Path, **changes: Any) -> None:
 
 
 def small_org(
-    root: Path, *, experiments: int = 4, baseline_runs: int = 2, meta_every: int = 100, **more: Any
+    root: Path,
+    *,
+    experiments: int = 4,
+    baseline_runs: int = 2,
+    meta_every: int = 100,
+    confirm: int = 0,
+    **more: Any,
 ) -> Path:
-    """The built-in org with a small budget; TINYLM_BUDGET reaches the experiments."""
+    """The built-in org with a small budget; TINYLM_BUDGET reaches the experiments. No
+    confirmation reruns unless asked for (`confirm`): most tests are about something else."""
     init_org(root)
     set_frontmatter(
         root / "ORG.md",
         budget={"experiments": experiments},
-        experiment={"baseline_runs": baseline_runs, "env": ["TINYLM_BUDGET"], "timeout": "60s"},
+        experiment={
+            "baseline_runs": baseline_runs,
+            "env": ["TINYLM_BUDGET"],
+            "timeout": "60s",
+            "confirm": confirm,
+        },
         meta={"every": meta_every},
         **more,
     )

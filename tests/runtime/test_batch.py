@@ -144,3 +144,71 @@ def test_the_budget_is_set_in_the_copy_and_the_rest_kept(tmp_path: Path) -> None
     set_experiment_budget(tmp_path / "org", 2)
     new = (tmp_path / "org" / "ORG.md").read_text()
     assert "experiments: 2" in new and new.split("---\n", 2)[2] == text.split("---\n", 2)[2]
+
+
+# ---- yardsticks: classic search over the same task, budget and seeds
+def test_vs_tpe_and_random_run_beside_the_org_on_the_same_seeds_and_budget(
+    tmp_path: Path,
+) -> None:
+    executor = InstantExecutor(toy_score)
+    claude_like = FunctionBrain(OfflineBrain().turn)  # the org's own brain; yardsticks go offline
+    result = run_batch(
+        [builtin_org_dir()], [0, 1], out=tmp_path / "out", brain_factory=lambda: claude_like,
+        budget_experiments=4, executor=executor, vs=("tpe", "random"),
+    )  # fmt: skip
+    assert [(r.label, r.seed, r.vs) for r in result.runs] == [
+        ("tinylm", 0, ""), ("tinylm", 1, ""), ("tpe", 0, "tpe"), ("tpe", 1, "tpe"),
+        ("random", 0, "random"), ("random", 1, "random"),
+    ]  # fmt: skip
+    assert all(r.ok for r in result.runs), [r.error for r in result.runs]
+    for r in result.runs:
+        s = r.summary
+        assert s is not None and len(s.state.candidates()) == 4 and s.state.config["seed"] == r.seed
+        assert s.confirmation is not None  # judged by the same reruns on fresh seeds
+        if r.vs:
+            assert s.state.config["brain"] == "offline"
+            roles = sorted(p.name for p in (r.folder / "roles").iterdir())
+            assert roles == ["pi.md", "trainer.md"]
+            pi = (r.folder / "roles" / "pi.md").read_text()
+            assert f"kind: {r.vs}" in pi and "LR:" in pi and "receives:\n- kickoff\n- result" in pi
+            trainer = (r.folder / "roles" / "trainer.md").read_text()
+            assert "memory: 16G" in trainer  # the org's sandbox, limits and all
+            assert all(e.decision for e in s.state.candidates())
+            assert not [m for m in s.state.messages.values() if m.kind == "review"]
+    table = (tmp_path / "out" / "batch.md").read_text()
+    assert "Paired by seed" in table
+    assert "| tinylm | tpe | 2 |" in table and "| tinylm | random | 2 |" in table
+    assert (tmp_path / "out" / "batch.png").read_bytes().startswith(b"\x89PNG")
+    (tpe,) = [p for p in result.comparisons() if p.b == "tpe"]
+    gaps = result.gap_by_seed()
+    assert list(tpe.diffs) == [gaps["tinylm"][s] - gaps["tpe"][s] for s in (0, 1)]  # type: ignore[operator]
+
+
+def test_a_yardstick_over_a_task_with_no_knobs_fails_and_the_org_still_runs(
+    tmp_path: Path,
+) -> None:
+    root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
+    train = root / "train.py"
+    train.write_text("\n".join(li for li in train.read_text().splitlines() if " = " not in li[:30]))
+    engineer = root / "roles" / "engineer.md"
+    engineer.write_text(engineer.read_text().replace("space:", "old_space:"))
+    from orgloop.runtime.core.git import Git
+
+    Git(root).commit_all("no knobs")
+    result = run_batch(
+        [root], [0], out=tmp_path / "out", brain_factory=OfflineBrain,
+        executor=InstantExecutor(lambda files: 1.0), vs=("tpe",),
+    )  # fmt: skip
+    org, stick = result.runs
+    assert org.ok and org.summary is not None  # the org ran (its engineer had nothing to change)
+    assert stick.vs == "tpe" and not stick.ok
+    assert (
+        "could not make the tpe yardstick" in stick.error
+        and "no module-level constants" in stick.error
+    )
+
+
+def test_an_unknown_yardstick_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(BatchError, match="no yardstick 'grid'"):
+        run_batch([], [0], out=tmp_path / "out", brain_factory=OfflineBrain, vs=("grid",))
+    assert not (tmp_path / "out").exists()

@@ -1,71 +1,77 @@
-"""`history`: the org's generations from the runs' event logs, with their measured effect."""
+"""`history`: the org's generations from the runs' event logs, with their trials and fates."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from orgloop.runtime.brains.base import TurnContext
-from orgloop.runtime.brains.offline import OfflineBrain
-from orgloop.runtime.core.git import Git
-from orgloop.runtime.engine import Engine
+from orgloop.runtime.core.events import EventLog
 from orgloop.runtime.history import Generation, format_history, history, short_diff
-from orgloop.runtime.testing import InstantExecutor
 
-from _orgs import set_frontmatter, small_org
-
-
-class LessPatient(OfflineBrain):
-    async def turn(self, ctx: TurnContext) -> None:
-        if ctx.role.name != "meta":
-            return await super().turn(ctx)
-        text = ctx.call("read_file", path="roles/pi.md").content
-        for old, new in (("patience: 3", "patience: 2"), ("patience: 2", "patience: 1")):
-            if old in text:
-                ctx.call(
-                    "edit_file",
-                    path="roles/pi.md",
-                    content=text.replace(old, new),
-                    rationale=f"{old} -> {new}",
-                )
-                return
+from _orgs import small_org
 
 
-def run_org(root: Path, values: list[float]) -> Engine:
-    small_org(root, experiments=6, baseline_runs=1)
-    set_frontmatter(root / "ORG.md", meta={"every": 2})
-    Git(root).commit_all("every 2")
-    it = iter(values)
-    engine = Engine.start(
-        root,
-        brain=LessPatient(),
-        executor=InstantExecutor(lambda files: next(it, 9.0)),
-        durable=False,
-    )
-    asyncio.run(engine.run())
-    return engine
+def edited(gen: int, role: str = "pi") -> tuple[str, dict]:
+    return "org_edited", {
+        "generation": gen, "role": role, "file": f"roles/{role}.md", "commit": f"c{gen}",
+        "rationale": f"edit {gen}", "author": "meta", "window": gen, "metric_before": 2.0,
+        "evidence": {"experiments": ["e2"]},
+        "diff": "--- a/x\n+++ b/x\n-patience: 3\n+patience: 2\n",
+    }  # fmt: skip
 
 
-def test_history_lists_each_generation_with_its_effect_and_fate(tmp_path: Path) -> None:
-    # baseline 2.0; window 1 gains 0.5; window 2 gains 0.6 (gen 1 kept); window 3 none (gen 2
-    # reverted); gen 3 is made after the last window and stays unmeasured
-    engine = run_org(tmp_path / "org", [2.0, 1.5, 1.6, 0.9, 1.0, 1.1, 1.2])
-    gens = history(tmp_path / "org")
+def trial(gen: int, verdict: str, gain: float) -> tuple[str, dict]:
+    return "org_trial", {
+        "generation": gen, "verdict": verdict, "pairs": 3, "gain": gain, "sem": 0.01,
+        "margin": 0.01, "reason": "over 3 pairs ...", "commit": f"k{gen}",
+        "edited": {"experiments": ["e3", "e5", "e7"], "mean": 1.2},
+        "previous": {"experiments": ["e4", "e6", "e8"], "mean": 1.3},
+    }  # fmt: skip
+
+
+def write_run(root: Path, run_id: str, items: list[tuple[str, dict]]) -> Path:
+    folder = root / ".orgloop" / "runs" / run_id
+    folder.mkdir(parents=True)
+    log = EventLog(folder / "events.jsonl", durable=False)
+    log.append("run_started", {"run_id": run_id, "branch": "b", "base": "c0"}, 0.0)
+    for kind, data in items:
+        log.append(kind, data, 1.0)
+    log.close()
+    return folder
+
+
+def test_history_lists_each_generation_with_its_trial_and_fate(tmp_path: Path) -> None:
+    write_run(tmp_path, "r1", [
+        edited(1), trial(1, "kept", 0.1),
+        edited(2, "engineer"), ("org_reverted", {"generation": 2, "commit": "v2", "reason": "x"}),
+        trial(2, "reverted", -0.05),
+        edited(3),
+    ])  # fmt: skip
+    gens = history(tmp_path)
     assert [(g.generation, g.author, g.status) for g in gens] == [
         (1, "meta", "kept"),
         (2, "meta", "reverted"),
         (3, "meta", "unmeasured"),
     ]
     first, second = gens[0], gens[1]
-    assert (first.before, first.after) == (0.5, 0.6) and first.effect is not None
-    assert second.effect is not None and second.effect < 0 and "window 3" in second.reason
-    assert first.file == "roles/pi.md" and first.role == "pi"
-    assert first.commit == engine.state.org_edits[0]["commit"]
-    assert first.run_id == engine.state.run_id
+    assert first.trial is not None and first.trial["gain"] == 0.1 and second.trial is not None
+    assert first.file == "roles/pi.md" and first.role == "pi" and first.run_id == "r1"
     text = format_history(gens)
-    assert f"run {engine.state.run_id}" in text
-    assert "-patience: 3" in text and "+patience: 2" in text
-    assert "reverted: window 3" in text
+    assert "run r1" in text and "-patience: 3" in text and "+patience: 2" in text
+    assert (
+        "trial: edited e3, e5, e7 (mean 1.200000) vs previous e4, e6, e8 (mean 1.300000); "
+        "paired gain +0.100000 ± 0.010000 over 3 pairs, margin 0.010000: kept"
+    ) in text
+    assert "paired gain -0.050000 ± 0.010000 over 3 pairs, margin 0.010000: reverted" in text
+
+
+def test_an_older_log_measured_by_windows_still_reads(tmp_path: Path) -> None:
+    measured = {"generation": 1, "before": 0.5, "after": 0.6, "verdict": "kept"}
+    window = {"id": "m9", "sender": "human", "receiver": "meta", "kind": "window", "body": "",
+              "data": {"window": 2, "measured": [measured]}, "turn": None}  # fmt: skip
+    write_run(tmp_path, "old", [edited(1), ("message_sent", window)])
+    (g,) = history(tmp_path)
+    assert (g.status, g.before, g.after, g.trial) == ("kept", 0.5, 0.6, None)
+    assert "window 1: +0.500000 -> window 2: +0.600000 (+0.100000)" in format_history([g])
 
 
 def test_an_org_that_never_ran_has_generation_zero_only(tmp_path: Path) -> None:
@@ -75,11 +81,13 @@ def test_an_org_that_never_ran_has_generation_zero_only(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_run_log_is_skipped(tmp_path: Path) -> None:
-    engine = run_org(tmp_path / "org", [2.0, 1.5, 1.6, 0.9, 1.0, 1.1, 1.2])
-    broken = engine.run_dir.parent / "broken"
+    run = write_run(tmp_path, "r1", [edited(1), edited(2), edited(3)])
+    broken = run.parent / "broken"
     broken.mkdir()
     (broken / "events.jsonl").write_text("not json\n")
-    assert len(history(tmp_path / "org")) == 3
+    skipped: list[str] = []
+    assert len(history(tmp_path, skipped=skipped)) == 3
+    assert skipped and "broken" in skipped[0]
 
 
 def test_short_diff_keeps_only_changed_lines() -> None:
