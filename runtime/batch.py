@@ -15,9 +15,9 @@ then one row per run) with batch.csv (per org), runs.csv (per run) and batch.png
 mean ± SEM per arm, and paired by seed).
 
 `vs=("tpe", "random")` (`--vs`) adds yardsticks: for each seed, a copy of the first org rewritten
-into a classic search over its task (the orgs of one batch are taken to share a task) (`yardstick.py`: Optuna's TPE or random sampler, run offline),
-through the same executor, on the same seeds and budget; batch.md then pairs each org with each
-yardstick by seed.
+into a classic search over its task (`yardstick.py`: Optuna's TPE or random sampler, run
+offline; the orgs of one batch are taken to share a task), through the same executor, on the
+same seeds and budget; batch.md then pairs each org with each yardstick by seed.
 
 A run that fails — its copy cannot be made, an engine raises, its brain fails and the run
 pauses — is reported as failed with the reason; the others finish. It does not

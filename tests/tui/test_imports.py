@@ -1,6 +1,7 @@
 """The TUI's one boundary: it reads the run folder and never imports the engine. Of the runtime it
 uses the event types and the fold, the run lock's probe (whether an engine holds the run), and,
-to render a role's prompt on demand, the ledger; nothing that runs an org."""
+to render a role's prompt on demand, the ledger (with the confirmation figures it states); nothing
+that runs an org."""
 
 from __future__ import annotations
 
@@ -41,4 +42,5 @@ def test_rendering_a_prompt_needs_the_ledger_and_nothing_that_runs(tmp_path: Pat
         "state = fold(read_events(run / 'events.jsonl')); "
         "print(render_prompt(view, 'engineer', state, '')[:40])"
     )
-    assert runtime_modules(code) <= CORE | {"orgloop.runtime.core.ledger"}
+    ledger = {"orgloop.runtime.core.ledger", "orgloop.runtime.core.confirm"}  # pure functions
+    assert runtime_modules(code) <= CORE | ledger

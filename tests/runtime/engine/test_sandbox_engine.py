@@ -44,6 +44,7 @@ def make_org(root: Path, train: str, **experiment: Any) -> Path:
             "protected": ["prepare.py"],
             "parallel": 1,
             "baseline_runs": 1,
+            "confirm": 0,
             **experiment,
         },
         "budget": {"experiments": 10},
