@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from ...org import Org
+from .confirm import confirmation
 from .state import OK, ExperimentRecord, RunState
 
 BRANCH = "autoresearch/{tag}"
@@ -53,9 +54,10 @@ def results_tsv(state: RunState, org: Org) -> str:
     """program.md's results.tsv for the run so far (undecided candidates not yet listed)."""
     rows = ["\t".join((HEADER[0], org.program.metric.name, *HEADER[2:]))]
     baseline_kept = False
+    confirmed = confirmation(state, org.program.metric)
     for e in state.experiments.values():
-        if not e.finished:
-            continue
+        if not e.finished or e.confirm:
+            continue  # reruns on fresh seeds: told in the description of the best they confirm
         if e.baseline:
             if e.metric is None or e.status != OK:
                 rows.append(_row(e, "crash", f"baseline ({e.status}: {_why(e)})"))
@@ -69,7 +71,10 @@ def results_tsv(state: RunState, org: Org) -> str:
         elif e.status != OK:
             rows.append(_row(e, "discard", f"{e.id} {e.description} ({e.status}: {_why(e)})"))
         elif e.decision:
-            rows.append(_row(e, e.decision, f"{e.id} {e.description}"))
+            note = ""  # before the description, which a long change would push past the clip
+            if confirmed is not None and e.id == confirmed.experiment:
+                note = f" [confirmed: {confirmed.line()}]"
+            rows.append(_row(e, e.decision, f"{e.id}{note} {e.description}"))
     return "\n".join(rows) + "\n"
 
 

@@ -113,7 +113,7 @@ def results_tsv(state: RunState, org: Org) -> str:
             note = f" [confirmed: {confirmed.line()}]"  # the five columns stay five
         commit = (e.branch_commit or e.commit)[:7]
         metric = f"{e.metric:.6f}" if e.metric is not None else "0.000000"
-        desc = " ".join(f"{e.id} {e.description}{note}".split())
+        desc = " ".join(f"{e.id}{note} {e.description}".split())
         rows.append("\t".join((commit, metric, f"{e.memory_gb:.1f}", status, desc)))
     return "\n".join(rows) + "\n"
 

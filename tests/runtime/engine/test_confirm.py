@@ -154,3 +154,18 @@ def test_the_figures_pair_the_reruns_by_seed() -> None:
     one = Confirmation("e7", (3,), (1.0,), (1.5,), MIN)
     assert one.delta == pytest.approx(0.5) and one.sem is None and not one.replicates
     assert json.dumps(c.to_dict())
+
+
+def test_autoresearchs_results_tsv_keeps_its_statuses_and_tells_the_confirmation(
+    tmp_path: Path,
+) -> None:
+    from orgloop.org import load_org
+    from orgloop.runtime.core import autoresearch
+
+    engine = run(small_org(tmp_path / "org", experiments=3, baseline_runs=1, confirm=2), Seeded())
+    text = autoresearch.results_tsv(engine.state, load_org(engine.org.root))
+    rows = [r.split("\t") for r in text.splitlines()[1:]]
+    assert {r[3] for r in rows} <= {"keep", "discard", "crash"} and len(rows) == 1 + 3
+    best = engine.state.incumbent_exp
+    (row,) = [r for r in rows if r[4].startswith(f"{best} ")]
+    assert row[4].startswith(f"{best} [confirmed: Δ ") and "replicates]" in row[4]
