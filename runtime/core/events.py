@@ -12,8 +12,8 @@ at once (seq numbers repeat) is a LogError that says which of these it is and wh
 Event kinds (the `data` each carries is documented in docs/architecture.md):
 run_started, run_resumed, message_sent, turn_started, llm_call, api_waiting, reply_cut, refusal,
 tool_call, turn_undone, turn_completed, experiment_started, experiment_finished, decision,
-org_proposed, org_edited, org_rejected, org_reverted, org_trial, control, budget_exhausted, paused, resumed,
-error, run_finished.
+org_proposed, org_edited, org_rejected, org_reverted, org_trial, control, budget_exhausted, paused,
+resumed, error, run_finished.
 """
 
 from __future__ import annotations
