@@ -182,9 +182,15 @@ def experiments_spent(org: Org, state: RunState) -> bool:
 
 
 def feeds_experiments(org: Org, role: Role) -> bool:
-    """An agent role that sends to a sandbox: its turns exist to make experiments."""
-    sandboxes = {r.name for r in org.sandbox_roles()}
-    return role.kind == "agent" and any(t in sandboxes for s in role.sends for t in s.to)
+    """An agent role that sends to a sandbox: its turns exist to make experiments. Not one that
+    also reads a sandbox's results (a search that decides its own, `orgloop batch --vs`): its
+    turns decide those results too."""
+    sandboxes = org.sandbox_roles()
+    names = {r.name for r in sandboxes}
+    results = {s.kind for r in sandboxes for s in r.sends if role.name in s.to}
+    if results & set(role.receives):
+        return False
+    return role.kind == "agent" and any(t in names for s in role.sends for t in s.to)
 
 
 def role_spent(org: Org, state: RunState, role: Role) -> list[str]:
