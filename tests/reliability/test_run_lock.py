@@ -88,10 +88,17 @@ def test_run_while_a_run_works_is_refused_for_that_run_only(tmp_path: Path) -> N
             time.sleep(0.02)
         (run_dir,) = runs.iterdir()
         assert wait_held(run_dir) == first.pid
-        second = orgloop("resume", str(run_dir), cwd=tmp_path)
-        assert second.returncode == 2 and f"pid {first.pid}" in second.stderr
-        report = orgloop("report", str(run_dir), cwd=tmp_path)  # a reader: never refused
-        assert report.returncode == 0, report.stderr
+        while not (run_dir / "events.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # stopped, the engine holds its run without finishing it while the others look at it
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = orgloop("resume", str(run_dir), cwd=tmp_path)
+            assert second.returncode == 2 and f"pid {first.pid}" in second.stderr
+            report = orgloop("report", str(run_dir), cwd=tmp_path)  # a reader: never refused
+            assert report.returncode == 0, report.stderr
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         text = (run_dir / "report.md").read_text()
         assert f"run is in progress (its engine is pid {first.pid}" in text
         assert first.wait(timeout=120) == 0, errors.read_text()
