@@ -11,11 +11,12 @@ Each reply is read by its `stop_reason` before anything in it runs:
   (`max_tokens` in its role file); a reply cut off at the ceiling ends the turn. Each cut is a
   `reply_cut` event. `model_context_window_exceeded` ends the turn the same way (a larger limit
   cannot help).
-- `refusal`: asked once more; a second refusal ends the turn. Each is a `refusal` event.
+- `refusal`: asked once more; a second refusal in a row ends the turn. Each is a `refusal`
+  event.
 - `pause_turn`: the API paused a long turn; the reply goes back as it is and the model goes on.
 
-A turn that ends without the role having done its duty (sent, decided or edited; a note, for a
-role that sends nothing) is a `turn_undone` event with the reason. Every answered call is one
+A turn that ends without the role having done its duty (sent or decided; an edit or a note, for
+a role that sends nothing) is a `turn_undone` event with the reason. Every answered call is one
 `llm_call` event, priced by `Prices`; a call that would overspend the run's or the role's token
 or dollar budget is not made (the budget is declared spent).
 """
@@ -136,6 +137,7 @@ async def run_turn(
             if t.refusal(step, response):
                 continue
             return
+        t.refused = False  # answered: a later refusal is asked once more too
         if stop in CONTINUE:
             t.add(content, None)
             continue
@@ -183,11 +185,14 @@ def _result_block(use: Block, result: ToolResult) -> Block:
 
 
 def _acted(ctx: TurnContext) -> bool:
-    """Whether the turn did something that counts: sent, decided or edited (a PI may rightly
-    only decide once the experiment budget is spent). A note counts only for a role that sends
-    nothing (the meta-agent's "no edit this time"); for others it is bookkeeping, not the duty."""
+    """Whether the turn did something that counts: sent or decided (a PI may rightly only
+    decide once the experiment budget is spent). An edit or a note counts only for a role that
+    sends nothing (the meta-agent's edit, or its "no edit this time"): an engineer whose edit
+    never went out as an experiment, its send refused, has not done its duty."""
     done = ctx.effects
-    return bool(done.sent or done.decided or done.edited or (done.notes and not ctx.role.sends))
+    if ctx.role.sends:
+        return bool(done.sent or done.decided)
+    return bool(done.sent or done.decided or done.edited or done.notes)
 
 
 def _over_budget(ctx: TurnContext, request: dict[str, Any], prices: Prices) -> bool:

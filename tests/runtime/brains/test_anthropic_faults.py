@@ -359,6 +359,58 @@ async def test_a_second_refusal_ends_the_turn_visibly(tmp_path: Path) -> None:
     assert exit_code(n) == EXIT_ERROR
 
 
+async def test_a_refusal_after_an_answer_is_asked_once_more_too(tmp_path: Path) -> None:
+    """Two refusals end a turn only in a row: the meta-agent's first call and its second are
+    each refused once, and each is asked once more."""
+
+    def refuse_meta_once_a_step(body: dict[str, Any]) -> Reply:
+        t = read_turn(body)
+        if t.role == "meta" and t.step < 2 and t.step not in refused:
+            refused.add(t.step)
+            return Reply([], "refusal", {"type": "refusal", "category": "cyber"})
+        return tinylm_model(body)
+
+    refused: set[int] = set()
+    with night(org(tmp_path), refuse_meta_once_a_step) as n:
+        await until(n)
+    refusals = [(r["role"], r["retried"]) for r in n.events("refusal")]
+    assert refusals == [("meta", True), ("meta", True)]
+    assert [c["tool"] for c in n.events("tool_call") if c["role"] == "meta"] == [
+        "read_file",
+        "note",
+    ]
+    assert not n.events("turn_undone")
+    assert n.state.finished and len(n.state.candidates()) == 2
+
+
+def engineer_repeats(body: dict[str, Any]) -> Reply:
+    """tinylm's script, with an engineer that sends the baseline's LR again, every time."""
+    t = read_turn(body)
+    if t.role == "engineer" and t.step == 0:
+        return Reply(
+            [
+                tool_use(
+                    "edit_file", path="train.py", old_string="LR = 0.003", new_string="LR = 0.01"
+                ),
+                tool_use("send", kind="experiment", body="LR 0.003 -> 0.01: as the PI says"),
+            ]
+        )
+    return tinylm_model(body)
+
+
+async def test_an_edit_whose_experiment_was_refused_is_a_turn_undone(tmp_path: Path) -> None:
+    with night(org(tmp_path, budget={"experiments": 3}), engineer_repeats) as n:
+        await until(n)
+    refused = [c for c in n.events("tool_call") if c["tool"] == "send" and not c["ok"]]
+    assert refused and "this change repeats e" in refused[0]["result"]
+    undone = [u for u in n.events("turn_undone") if u["role"] == "engineer"]
+    assert undone and undone[0]["kind"] == "direction"
+    assert undone[0]["turn"] == refused[0]["turn"]  # edited, but its duty was the experiment
+    write_report(n.engine.run_dir)
+    report = (n.engine.run_dir / "report.md").read_text()
+    assert f"- engineer on `direction` {undone[0]['message']}: " in report
+
+
 async def test_pause_turn_goes_on_with_the_paused_reply(tmp_path: Path) -> None:
     with night(org(tmp_path)) as n:
         n.server.inject(PAUSE)
