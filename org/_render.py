@@ -136,6 +136,7 @@ def org_context(org: Org) -> dict[str, Any]:
             "editable": list(p.experiment.editable),
             "protected": list(p.experiment.protected),
             "parallel": p.experiment.parallel,
+            "timeout": p.experiment.timeout,
         },
         "budget": {"experiments": p.budget.experiments},
         "roles": {

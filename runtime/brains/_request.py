@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import rules
-from ..core.text import changes, page
+from ..core.text import changes, duration, page
 from .base import TurnContext
 
 Block = dict[str, Any]
@@ -160,10 +160,23 @@ def turn_rules(ctx: TurnContext, tools: list[str]) -> str:
     text = org_chart(ctx) + (
         "\n\n## How you act\n"
         f"You act only through your tools ({', '.join(tools)}); text outside a tool call reaches "
-        "no one. " + (f"You may send: {sends}. " if sends else "") + "Each turn hands you one "
-        "message; when you are done with it, reply without a tool call.\n\n"
+        "no one. " + (f"You may send: {sends}. " if sends else "") + _timeout(ctx) + "Each turn "
+        "hands you one message; when you are done with it, reply without a tool call.\n\n"
     )
     return text + _meta_paths(ctx)
+
+
+def _timeout(ctx: TurnContext) -> str:
+    """For a role that sends experiments, how long one may run: a change that trains past it
+    is killed and wastes its slot."""
+    sandboxes = {r.name for r in ctx.org.sandbox_roles()}
+    if not any(set(s.to) & sandboxes for s in ctx.role.sends):
+        return ""
+    limit = duration(ctx.org.program.experiment.timeout)
+    return (
+        f"An experiment is killed after {limit} (ORG.md's experiment.timeout), training and "
+        "evaluation together. "
+    )
 
 
 def _meta_paths(ctx: TurnContext) -> str:

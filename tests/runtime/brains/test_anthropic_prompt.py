@@ -218,3 +218,36 @@ def test_the_ledger_heading_goes_with_the_ledger_and_files_sit_between() -> None
     assert tail == "## The ledger\nSUMMARY\n\n## Notes\nn"
     # no ledger in the prompt: the whole prompt is the head
     assert [b["text"] for b in system_blocks("Only this.", "SUMMARY")] == ["Only this."]
+
+
+async def test_each_role_is_told_what_it_may_do_and_nothing_it_may_not(tmp_path: Path) -> None:
+    org = small_org(tmp_path / "org")
+    with MessagesServer(tinylm_model) as srv:
+        brain = AnthropicBrain(api_key="sk-ant-test", base_url=srv.url, max_retries=0)
+        engine = Engine.start(org, brain=brain, executor=InstantExecutor(toy_score), durable=False)
+        await engine.run()
+    system = {
+        role: "".join(b["text"] for b in requests_of(srv, role)[0]["system"])
+        for role in ("pi", "engineer", "critic", "reviewer", "meta")
+    }
+    tools = {
+        role: [t["name"] for t in requests_of(srv, role)[0]["tools"]]
+        for role in ("engineer", "meta")
+    }
+    # the engineer: the experiment timeout, and no reading of files its prompt already shows
+    engineer = system["engineer"]
+    assert "An experiment is killed after 1m30s (ORG.md's experiment.timeout)" in engineer
+    assert "within the experiment timeout (90 seconds, training" in engineer
+    assert '<file path="train.py">' in engineer
+    assert "edit them from there without reading them first" in engineer
+    assert "Read the current" not in engineer
+    for role in ("pi", "critic", "reviewer", "meta"):
+        assert "experiment.timeout" not in system[role], role
+    # the critic may only send `checked`: it is not told to ask anyone for anything
+    assert "You may send: `checked` to reviewer (once a turn)." in system["critic"]
+    assert "ask for a rerun" not in system["critic"]
+    # the meta-agent: the paths it may edit, and a tool that lists the org's files
+    assert "## Files you may edit\n\n`roles/critic.md`, `roles/engineer.md`" in system["meta"]
+    assert "list_files" in tools["meta"] and "`list_files` shows every file" in system["meta"]
+    listed = Toolbox(engine, engine.org.roles["meta"], "t9").call("list_files", {})
+    assert listed.ok and "roles/engineer.md" in listed.content.splitlines()
