@@ -1,34 +1,38 @@
-"""How busy the experiment slots are: orgloop's engine against a serial propose-then-train loop.
+"""How busy the experiment slots are: orgloop's engine against a serial propose-then-train loop,
+over think/train ratios and slot counts, in one run.
 
 A brain that "thinks" for L seconds per turn (asyncio.sleep, then the offline policy decides) and
 experiments that train for T seconds (train.py sleeps T, then prints a score from its knobs), run
-through the real LocalExecutor: git worktrees, the sandbox, subprocesses. Two shapes:
+through the real LocalExecutor: git worktrees, the sandbox, subprocesses. For each cell
+(L/T, slots S), with a budget of `waves` x S candidates and one baseline:
 
-- orgloop: the engine with the default roles (PI, engineer, critic, reviewer: four turns between a
-  result and the next change), the engineer running ahead of the slots;
-- serial: autoresearch's shape, one agent that thinks L, then trains T, and repeats.
+- orgloop: the engine with the default roles (PI, engineer, critic, reviewer: four turns between
+  a result and the next change), every agent role `replicas: auto`, the run-ahead adaptive;
+- orgloop, one instance per role (`replicas: 1`): what the same org does when no role may think
+  in parallel;
+- serial: autoresearch's shape, an agent that thinks L, then trains T, and repeats; one such loop
+  per slot, each on its own slot, the same number of experiments in all.
 
-Busy fraction = sum of experiment seconds / (slots x wall from the first experiment's start to the
-last one's end). An experiment's seconds are the slot's: from the moment it is taken (worktree
-checkout included) to the moment it is given back; "training" counts the command alone.
-Goal: orgloop >= 0.98; serial ~ T / (T + L).
+Busy = slot-seconds held / (S x the window), the window running from the first candidate's start
+to the last experiment's end (spans clipped to it). An experiment holds its slot from the moment
+it is taken (worktree checkout included) to the moment it is given back. Before the first
+candidate no loop can have one: orgloop's PI and engineer, or the serial agent, think first; that
+start-up (`first` column, seconds from the run's start) is printed, not counted.
 
-Why orgloop stays busy: the PI sends `parallel + runahead` directions at kick-off (its policy's
-`runahead`, default 1), so experiments wait behind each running one, and every result starts four
-turns (critic, reviewer, PI, engineer) that produce the next. That hides the thinking while 4L
-stays under `runahead` experiments' time; past it (say L = 1, T = 2, runahead 1) the slot waits for
-the engineer — `--runahead 2` covers it.
+Goals: orgloop (replicas auto) >= 0.95 in every cell, and never below the serial loop.
 
-Run: python bench/duty_cycle.py [--think 0.5] [--train 2] [--experiments 8] [--parallel 1]
-                               [--runahead 1]
+Run: python bench/duty_cycle.py [--train 1.0] [--waves 3] [--ratios 0.25 1 2] [--slots 1 2 4]
+                               [--no-single]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from orgloop.org import Metric, default_roles_dir
@@ -53,18 +57,18 @@ print(f"val_bpb: {{2 + abs(LR - 0.01) + abs(HIDDEN - 256) / 1000 + abs(CONTEXT -
 """
 
 
-def make_org(root: Path, train: float, experiments: int, parallel: int, runahead: int) -> Path:
+def make_org(root: Path, train: float, experiments: int, parallel: int, replicas: str) -> Path:
     root.mkdir(parents=True)
     (root / "roles").mkdir()
     for role in default_roles_dir().glob("*.md"):
         text = role.read_text()
-        if role.name == "pi.md":  # how many experiments the PI keeps in the pipeline
-            text = text.replace("runahead: 1\n", f"runahead: {runahead}\n")
+        if role.name not in ("trainer.md", "meta.md"):
+            text = text.replace("model: inherit\n", f"model: inherit\nreplicas: {replicas}\n", 1)
         (root / "roles" / role.name).write_text(text)
     (root / "ORG.md").write_text(
         "---\nname: duty\nentry: pi\nmetric: {name: val_bpb, goal: minimize}\n"
         "experiment: {command: python train.py, timeout: 60s, editable: [train.py],"
-        f" protected: [prepare.py], parallel: {parallel}, baseline_runs: 1}}\n"
+        f" protected: [prepare.py], parallel: {parallel}, baseline_runs: 1, confirm: 0}}\n"
         f"budget: {{experiments: {experiments}}}\nmeta: {{every: 1000}}\n---\n"
         "# Objective\nLower val_bpb.\n"
     )
@@ -90,77 +94,132 @@ class Thinking:
         await self.offline.turn(ctx)
 
 
-def busy(spans: list[tuple[float, float, float]], slots: int) -> tuple[float, float, float]:
-    """(slot-busy fraction, training fraction, wall) from (start, end, training seconds)."""
-    wall = max(e for _, e, _ in spans) - min(s for s, _, _ in spans)
-    held = sum(e - s for s, e, _ in spans)
-    trained = sum(t for _, _, t in spans)
-    return held / (slots * wall), trained / (slots * wall), wall
+@dataclass(frozen=True)
+class Cell:
+    busy: float
+    experiments: int
+    first: float
+    """Seconds from the start to the first candidate's start."""
+    peak: int
+    """The most experiments at once."""
+    per_hour: float
+    thinkers: int = 0
+    """The most agent turns at once (orgloop)."""
 
 
-def orgloop(root: Path, think: float, parallel: int) -> tuple[float, float, float, int]:
-    engine = Engine.start(root, brain=Thinking(think), executor=LocalExecutor(parallel))
+def measure(spans: list[tuple[float, float, bool]], slots: int, t0: float) -> Cell:
+    """From (start, end, candidate) spans: busy over the window from the first candidate."""
+    start = min(s for s, _, cand in spans if cand)
+    end = max(e for _, e, _ in spans)
+    held = sum(max(0.0, min(e, end) - max(s, start)) for s, e, _ in spans)
+    edges = sorted([(s, 1) for s, _, _ in spans] + [(e, -1) for _, e, _ in spans])
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    n = sum(1 for *_, cand in spans if cand)
+    return Cell(held / (slots * (end - start)), n, start - t0, peak, 3600 * n / (end - t0))
+
+
+def orgloop(root: Path, think: float, slots: int) -> Cell:
+    t0 = time.time()
+    engine = Engine.start(root, brain=Thinking(think), executor=LocalExecutor(slots))
     asyncio.run(engine.run())
-    started: dict[str, float] = {}
+    started: dict[str, tuple[float, bool]] = {}
     spans = []
+    agents = peak = 0
     for ev in read_events(engine.run_dir / "events.jsonl"):
         if ev.kind == "experiment_started":
-            started[ev.data["id"]] = ev.t
+            started[ev.data["id"]] = (ev.t, not ev.data.get("baseline"))
         elif ev.kind == "experiment_finished":
-            spans.append((started[ev.data["id"]], ev.t, ev.data["seconds"]))
-    return (*busy(spans, engine.executor.slots), len(spans))
+            s, cand = started[ev.data["id"]]
+            spans.append((s, ev.t, cand))
+        elif ev.kind in ("turn_started", "turn_completed") and ev.data["role"] != "trainer":
+            agents += 1 if ev.kind == "turn_started" else -1
+            peak = max(peak, agents)
+    cell = measure(spans, slots, t0)
+    return Cell(cell.busy, cell.experiments, cell.first, cell.peak, cell.per_hour, peak)
 
 
-async def serial(root: Path, think: float, experiments: int) -> tuple[float, float, float, int]:
-    """Think, train, repeat: one experiment at a time, nothing prepared while it trains."""
-    executor = LocalExecutor(1)
-    git = Git(root)
-    base = git.head()
+async def serial(root: Path, think: float, slots: int, experiments: int) -> Cell:
+    """Think, train, repeat: one loop per slot, nothing prepared while it trains."""
+    executor = LocalExecutor(slots)
+    base = Git(root).head()
     source = (root / "train.py").read_text()
-    spans = []
-    for i in range(experiments):
-        await asyncio.sleep(think)
-        files = {"train.py": source.replace("HIDDEN = 128", f"HIDDEN = {128 + i}")}
-        spec = ExperimentSpec(
-            id=f"s{i}",
-            repo=root,
-            base=base,
-            files=files,
-            command="python train.py",
-            metric=Metric("val_bpb"),
-            timeout=60,
-            workdir=root / ".orgloop" / "serial" / f"s{i}",
-            protected=("prepare.py",),
-        )
-        start = time.time()
-        result = await executor.run(spec, 0)
-        spans.append((start, time.time(), result.seconds))
-    return (*busy(spans, 1), len(spans))
+    spans: list[tuple[float, float, bool]] = []
+
+    async def loop(slot: int) -> None:
+        for i in range(slot, experiments, slots):
+            await asyncio.sleep(think)
+            files = {"train.py": re.sub(r"HIDDEN = \d+", f"HIDDEN = {129 + i}", source)}
+            spec = ExperimentSpec(
+                id=f"s{i}",
+                repo=root,
+                base=base,
+                files=files,
+                command="python train.py",
+                metric=Metric("val_bpb"),
+                timeout=60,
+                workdir=root / ".orgloop" / "serial" / f"s{i}",
+                protected=("prepare.py",),
+            )
+            start = time.time()
+            await executor.run(spec, slot)
+            spans.append((start, time.time(), True))
+
+    t0 = time.time()
+    await asyncio.gather(*(loop(s) for s in range(slots)))
+    return measure(spans, slots, t0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--think", type=float, default=0.5, help="L: seconds per agent turn")
-    parser.add_argument("--train", type=float, default=2.0, help="T: seconds per experiment")
-    parser.add_argument("--experiments", type=int, default=8)
-    parser.add_argument("--parallel", type=int, default=1, help="orgloop's experiment slots")
-    parser.add_argument("--runahead", type=int, default=1, help="the PI policy's runahead")
+    parser.add_argument("--train", type=float, default=1.0, help="T: seconds per experiment")
+    parser.add_argument("--waves", type=int, default=3, help="candidates per slot (budget)")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.25, 1.0, 2.0])
+    parser.add_argument("--slots", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--no-single", action="store_true", help="skip `replicas: 1`")
     args = parser.parse_args()
-    L, T = args.think, args.train
-    print(f"L = {L}s thinking per turn, T = {T}s training per experiment, real LocalExecutor")
+    T = args.train
+    print(
+        f"T = {T}s training per experiment, L = ratio x T thinking per turn, {args.waves} "
+        "candidates per slot + 1 baseline, real LocalExecutor"
+    )
+    head = (
+        "| L/T | slots | orgloop busy | replicas 1 busy | serial busy | orgloop exp/h "
+        "| serial exp/h | first (s) | peak exps | peak turns |"
+    )
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    worst, below = 1.0, []
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_org(Path(tmp) / "org", T, args.experiments, args.parallel, args.runahead)
-        held, trained, wall, n = orgloop(root, L, args.parallel)
-        print(
-            f"orgloop ({args.parallel} slot(s), runahead {args.runahead}, {n} experiments incl. "
-            "1 baseline): "
-            f"busy {held:.3f} (training {trained:.3f}) over {wall:.1f}s   goal >= 0.98"
-        )
-        held, trained, wall, n = asyncio.run(serial(root, L, args.experiments))
-        print(
-            f"serial loop (1 slot, {n} experiments): busy {held:.3f} (training {trained:.3f}) "
-            f"over {wall:.1f}s   T/(T+L) = {T / (T + L):.3f}"
-        )
+        for ratio in args.ratios:
+            for slots in args.slots:
+                L, n = ratio * T, args.waves * slots
+                where = Path(tmp) / f"{ratio}-{slots}"
+                auto = orgloop(make_org(where / "auto", T, n, slots, "auto"), L, slots)
+                one = (
+                    None
+                    if args.no_single
+                    else orgloop(make_org(where / "one", T, n, slots, "1"), L, slots)
+                )
+                loop = asyncio.run(
+                    serial(make_org(where / "serial", T, n, slots, "1"), L, slots, n)
+                )
+                worst = min(worst, auto.busy)
+                if auto.busy < loop.busy or (one is not None and one.busy < loop.busy):
+                    below.append(f"{ratio}/{slots}")
+                print(
+                    f"| {ratio:g} | {slots} | {auto.busy:.3f} | "
+                    f"{'—' if one is None else f'{one.busy:.3f}'} | {loop.busy:.3f} | "
+                    f"{auto.per_hour:.0f} | {loop.per_hour:.0f} | {auto.first:.2f} | "
+                    f"{auto.peak} | {auto.thinkers} |",
+                    flush=True,
+                )
+    print(f"orgloop (replicas auto) busy: worst cell {worst:.3f}   goal >= 0.95")
+    print(
+        "cells below the serial loop: " + (", ".join(below) if below else "none") + "   goal: none"
+    )
 
 
 if __name__ == "__main__":

@@ -97,6 +97,12 @@ class InstantExecutor:
         )
 
 
+SETTLE = 8
+"""Loop iterations the virtual clock lets pass after its tick before it jumps: a turn that
+finished wakes the engine, which starts the next turn, which reaches its first sleep, a few
+callbacks apart; all of that happens at the time it was woken."""
+
+
 class VirtualClock:
     """A clock whose time moves only when everything that sleeps on it waits: each `sleep`
     registers a wake-up time, and a driver task, whenever the event loop has had a moment
@@ -131,6 +137,8 @@ class VirtualClock:
     async def _drive(self) -> None:
         while self._sleepers:
             await asyncio.sleep(self.tick)
+            for _ in range(SETTLE):  # what the last wake-up set off (a task it started) runs first
+                await asyncio.sleep(0)
             at, _, wake = heapq.heappop(self._sleepers)
             if wake.done():  # its sleeper was cancelled: its time never comes
                 continue

@@ -49,6 +49,8 @@ class TurnContext:
         seed: str,
         memory: str = "",
         stopping: Callable[[], bool] = lambda: False,
+        runahead: Callable[[], int | None] = lambda: None,
+        in_flight: Callable[[], list[dict[str, Any]]] = lambda: [],
     ) -> None:
         self.org = org
         self.role = role
@@ -60,6 +62,8 @@ class TurnContext:
         """A string unique to this turn and stable across runs and resumes; seed RNGs with it."""
         self.memory = memory
         self._stopping = stopping
+        self._runahead = runahead
+        self._in_flight = in_flight
         self._render = render
         self._box = box
         self._prompt: str | None = None
@@ -149,6 +153,19 @@ class TurnContext:
     def report_undone(self, reason: str) -> None:
         """The turn ends without the role's duty done (nothing sent where it must send)."""
         self._box.undone(self.message.id, self.message.kind, reason)
+
+    @property
+    def runahead(self) -> int | None:
+        """How many directions this turn should send to keep every experiment slot busy at the
+        pace the run has measured, within the experiment budget (`core/throughput.py`); None
+        before there is a measure. Asked anew each time: it counts what the turn has sent."""
+        return self._runahead()
+
+    @property
+    def in_flight(self) -> list[dict[str, Any]]:
+        """What the other turns in flight (this role's replicas among them) are sending and
+        have not committed: {kind, receiver, body, data}. Propose something else."""
+        return self._in_flight()
 
     @property
     def stopping(self) -> bool:

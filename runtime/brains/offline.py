@@ -4,7 +4,9 @@ No API key, no network: the whole org runs reproducibly (the same seed gives the
 role's policy block names its `kind`; the brain dispatches on it:
 
 - lead (PI): sends directions — exploit the knob that last won, explore another after `patience`
-  experiments without a keep — and decides keep or discard as the reviewer recommends.
+  experiments without a keep — and decides keep or discard as the reviewer recommends. It sends
+  as many as the run-ahead asks (`ctx.runahead`: enough to keep the slots busy at the measured
+  pace); before a measure, one per slot plus `runahead` at kick-off and one per review.
 - mutate (engineer): makes one real edit to the incumbent's `NAME = value` line for the knob it
   was told (or one it picks), sampling inside the policy's `space` — or, when the editable file
   does not define the space's knobs, inside the task's own (`space.effective_space`).
@@ -60,9 +62,11 @@ class OfflineBrain:
             result = ctx.call("decide", experiment=exp, verdict=verdict, reason=msg.body[:300])
             if not result.ok and verdict == "keep":
                 ctx.call("decide", experiment=exp, verdict="discard", reason=result.content)
-        for _ in range(count):
+        ahead = ctx.runahead  # measured: as many as keep the slots busy, within the budget
+        for _ in range(count if ahead is None else ahead):
             knob, why = self._choose_knob(ctx, rng, policy)
-            ctx.call("send", kind="direction", body=f"Change {knob}: {why}")
+            if not ctx.call("send", kind="direction", body=f"Change {knob}: {why}").ok:
+                break  # the budget is covered, or the turn's sends are used up
 
     def _choose_knob(self, ctx: TurnContext, rng: random.Random, policy: Any) -> tuple[str, str]:
         space = _engineer_space(ctx)

@@ -7,7 +7,7 @@ engine holds back once no experiment can come of them, and which files a role ma
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...org import Org, Role
@@ -16,14 +16,22 @@ from .text import duration
 
 
 def refuse_send(
-    org: Org, state: RunState, role: Role, kind: str, to: str, pending: list[dict[str, Any]]
+    org: Org,
+    state: RunState,
+    role: Role,
+    kind: str,
+    to: str,
+    pending: list[dict[str, Any]],
+    others: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Why `role` may not send `kind` to `to` now (sends per turn, budget, edge limit), or ''
-    when it may. `pending` is what the turn has sent so far."""
+    when it may. `pending` is what the turn has sent so far, `others` what the other turns in
+    flight have (replicas): both count against the experiment budget."""
     b = org.program.budget
     declared = next((s for s in role.sends if s.kind == kind), None)
+    unsent = [*pending, *others]
     if org.roles[to].kind == "sandbox":
-        queued = sum(1 for s in pending if org.roles[s["receiver"]].kind == "sandbox")
+        queued = sum(1 for s in unsent if org.roles[s["receiver"]].kind == "sandbox")
         if b.experiments is not None and state.experiments_sent + queued >= b.experiments:
             return f"experiment budget spent ({b.experiments} of {b.experiments})"
     elif feeds_experiments(org, org.roles[to]) and experiments_spent(org, state):
@@ -31,6 +39,14 @@ def refuse_send(
             f"experiment budget spent ({b.experiments} of {b.experiments} sent): no experiment "
             f"can come of a `{kind}` to {to} now; it is not sent"
         )
+    elif feeds_experiments(org, org.roles[to]) and (left := uncovered(org, state)) is not None:
+        queued = sum(1 for s in unsent if feeds_experiments(org, org.roles[s["receiver"]]))
+        if queued >= left:
+            return (
+                f"the experiment budget is covered: {state.experiments_sent} of "
+                f"{b.experiments} sent and the rest already asked of {to}; a `{kind}` more would "
+                "be a turn with no experiment to send. It is not sent"
+            )
     per_turn = declared.per_turn if declared is not None else 1
     if sum(1 for s in pending if s["kind"] == kind) >= per_turn:
         times = "once" if per_turn == 1 else f"{per_turn} times"
@@ -49,17 +65,29 @@ def refuse_send(
 
 
 def refuse_repeat(
-    org: Org, state: RunState, base: str, files: Mapping[str, Any], pending: list[dict[str, Any]]
+    org: Org,
+    state: RunState,
+    base: str,
+    files: Mapping[str, Any],
+    pending: list[dict[str, Any]],
+    others: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Why a candidate may not go to a slot because it was tried already: its files, written
     against the incumbent `base`, equal those of an experiment sent from that same incumbent
-    (queued, running or measured, or sent earlier in this turn). '' when the change is new.
+    (queued, running or measured, sent earlier in this turn, or being sent by another turn that
+    has not committed yet: `others`, a replica's proposals). '' when the change is new.
 
     The refusal names the experiment it repeats and its score, so the proposer learns from the
     run instead of spending a slot to learn it again. The same change from another incumbent is a
     new experiment: it answers another question."""
     if any(s["data"].get("base") == base and s["data"].get("files") == files for s in pending):
         return "this change was already sent this turn; send a different one"
+    for s in others:
+        if s["data"].get("base") == base and s["data"].get("files") == files:
+            return (
+                f"this change is being proposed by another turn right now ({s['body']!r}), "
+                "not yet measured; send a different one"
+            )
     started = {e.message: e for e in state.experiments.values()}
     for mid, msg in state.messages.items():
         d = msg.data
@@ -181,6 +209,23 @@ def experiments_spent(org: Org, state: RunState) -> bool:
     return budget is not None and state.experiments_sent >= budget
 
 
+def uncovered(org: Org, state: RunState) -> int | None:
+    """How many budgeted experiments nobody has been asked for yet: the budget, less those sent,
+    less the messages pending to (or being handled by) the roles that make them. None with no
+    experiment budget. A message to such a role past this would pay for a turn that can send no
+    experiment."""
+    budget = org.program.budget.experiments
+    if budget is None:
+        return None
+    asked = sum(
+        1
+        for mid in state.pending
+        if (r := org.roles.get(state.messages[mid].receiver)) is not None
+        and feeds_experiments(org, r)
+    )
+    return max(0, budget - state.experiments_sent - asked)
+
+
 def feeds_experiments(org: Org, role: Role) -> bool:
     """An agent role that sends to a sandbox: its turns exist to make experiments. Not one that
     also reads a sandbox's results (a search that decides its own, `orgloop batch --vs`): its
@@ -191,6 +236,11 @@ def feeds_experiments(org: Org, role: Role) -> bool:
     if results & set(role.receives):
         return False
     return role.kind == "agent" and any(t in names for s in role.sends for t in s.to)
+
+
+def _feeds(org: Org, name: str) -> bool:
+    role = org.roles.get(name)
+    return role is not None and feeds_experiments(org, role)
 
 
 def role_spent(org: Org, state: RunState, role: Role) -> list[str]:
@@ -213,6 +263,12 @@ def held(org: Org, state: RunState, receiver: Role) -> str:
     no turn."""
     if experiments_spent(org, state) and feeds_experiments(org, receiver):
         return "experiment budget spent"
+    budget = org.program.budget.experiments
+    if budget is not None and feeds_experiments(org, receiver):
+        # replicas: turns already making experiments may cover what is left of the budget
+        making = sum(1 for role, _ in state.running.values() if _feeds(org, role))
+        if state.experiments_sent + making >= budget:
+            return "the experiment budget is covered by the turns making experiments now"
     spent_now = role_spent(org, state, receiver)
     if spent_now:
         return f"{receiver.name}'s {' and '.join(spent_now)} budget spent"

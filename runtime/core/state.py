@@ -60,6 +60,10 @@ class ExperimentRecord:
     neither a baseline nor a candidate."""
     arm: dict[str, Any] = field(default_factory=dict)
     """{generation, arm} when it was proposed by one arm of a meta edit's paired trial."""
+    started_at: float = 0.0
+    """When its slot was taken (engine clock): its `experiment_started`."""
+    held: float = 0.0
+    """Seconds its slot was held, from `experiment_started` to `experiment_finished`."""
 
     @property
     def finished(self) -> bool:
@@ -89,6 +93,19 @@ class RoleUsage:
 
 
 @dataclass
+class RoleTime:
+    """One role's turns, timed from `turn_started` to `turn_completed`: for an agent role, its
+    thinking; for a sandbox role, its training (slot time)."""
+
+    turns: int = 0
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float | None:
+        return self.seconds / self.turns if self.turns else None
+
+
+@dataclass
 class RunState:
     run_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +115,16 @@ class RunState:
     """Deliverable, unconsumed message ids, in the order they became deliverable."""
     running: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Turns started and not completed in this session: turn id -> (role, message id)."""
+    running_since: dict[str, float] = field(default_factory=dict)
+    """When each of the `running` turns started (engine clock)."""
+    role_time: dict[str, RoleTime] = field(default_factory=dict)
+    """Completed turns and their seconds, by role: thinking (agents) and training (sandboxes)."""
+    slot_seconds: float = 0.0
+    """Seconds experiment slots were held, summed over finished experiments."""
+    first_slot_at: float | None = None
+    """When the first experiment took a slot (engine clock)."""
+    last_slot_at: float | None = None
+    """When the latest experiment gave its slot back."""
     role_turns: Counter[str] = field(default_factory=Counter)
     visits: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
@@ -190,6 +217,7 @@ class RunState:
         self.active_seconds = self.wall_seconds()
         self.session_start = ev.t
         self.running.clear()  # turns of the dead session are abandoned; their messages pend
+        self.running_since.clear()
 
     def _on_message_sent(self, d: dict[str, Any], ev: Event) -> None:
         msg = Message(
@@ -221,6 +249,7 @@ class RunState:
 
     def _on_turn_started(self, d: dict[str, Any], ev: Event) -> None:
         self.running[d["turn"]] = (d["role"], d["message"])
+        self.running_since[d["turn"]] = ev.t
         role = d["role"]
         if role in self.turn_starts:
             self.turn_gaps[role] = ev.t - self.turn_starts[role]
@@ -228,6 +257,11 @@ class RunState:
 
     def _on_turn_completed(self, d: dict[str, Any], ev: Event) -> None:
         self.running.pop(d["turn"], None)
+        since = self.running_since.pop(d["turn"], None)
+        if since is not None:
+            timed = self.role_time.setdefault(d["role"], RoleTime())
+            timed.turns += 1
+            timed.seconds += max(0.0, ev.t - since)
         self.waiting.pop(d["role"], None)
         self.pending.pop(d["message"], None)
         self.role_turns[d["role"]] += 1
@@ -285,7 +319,10 @@ class RunState:
             starts=before.starts + 1 if before is not None else 1,
             confirm=str(d.get("confirm") or ""),
             arm=dict(d.get("arm") or {}),
+            started_at=ev.t,
         )
+        if self.first_slot_at is None:
+            self.first_slot_at = ev.t
 
     def _on_experiment_finished(self, d: dict[str, Any], ev: Event) -> None:
         e = self.experiments[d["id"]]
@@ -296,6 +333,9 @@ class RunState:
         e.seconds = d.get("seconds", 0.0)
         e.memory_gb = d.get("memory_gb", 0.0)
         e.info = d
+        e.held = max(0.0, ev.t - e.started_at)
+        self.slot_seconds += e.held
+        self.last_slot_at = max(self.last_slot_at or ev.t, ev.t)
         self.gpu_seconds += e.seconds * max(1, len(d.get("gpus", []) or []))
         if e.baseline and e.status == OK:
             b = self.baselines

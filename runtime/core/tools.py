@@ -8,7 +8,7 @@ as error results, never as exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -151,6 +151,10 @@ class Toolbox:
     rationale: str = ""
     calls: int = 0
     base: str = ""
+    others: Callable[[], list[dict[str, Any]]] = field(default=lambda: [], repr=False)
+    """What the other turns in flight have sent and not yet committed (a role's replicas): a
+    change one of them proposes is not proposed again, and their experiments count against the
+    budget."""
     _incumbent: Mapping[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -383,7 +387,8 @@ class Toolbox:
         if to not in receivers:
             return ToolResult(False, f"{kind!r} goes to {', '.join(receivers)}, not {to!r}")
         org, state = self.run.org, self.run.state
-        refusal = rules.refuse_send(org, state, self.role, kind, to, pending=self.sent)
+        others = self.others()
+        refusal = rules.refuse_send(org, state, self.role, kind, to, self.sent, others)
         if refusal:
             return ToolResult(False, refusal)
         data = dict(data or {})
@@ -391,7 +396,7 @@ class Toolbox:
             data.update(files=dict(self.edits), base=state.incumbent)
             if not self.edits:
                 return ToolResult(False, "no edits to test: use edit_file before sending")
-            repeat = rules.refuse_repeat(org, state, data["base"], data["files"], self.sent)
+            repeat = rules.refuse_repeat(org, state, data["base"], data["files"], self.sent, others)
             if repeat:
                 return ToolResult(False, repeat)
         self.sent.append({"kind": kind, "receiver": to, "body": str(body), "data": data})

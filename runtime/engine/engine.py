@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...org import HUMAN, KICKOFF, Role, render_prompt
 from ..brains.base import Brain, BrainPaused, TurnContext
-from ..core import autoresearch, rules
+from ..core import autoresearch, rules, throughput
 from ..core.confirm import requests
 from ..core.errors import RunError, RunStopped, disk_trouble
 from ..core.events import Event
@@ -55,6 +55,8 @@ class _Turn:
     """An agent turn's toolbox, made when the turn starts (its `base` is that incumbent)."""
     arm: dict[str, Any] | None = None
     """The arm of a meta edit's paired trial this turn runs in (`meta/trial.py`), if any."""
+    seed: str = ""
+    """`seed:role:n`, n counting the role's turns (replicas in flight included)."""
 
 
 class Engine:
@@ -85,6 +87,7 @@ class Engine:
         self._stopping = ""
         self._last_commit = 0.0
         self._step_budget = 0
+        self._topped_up = 0  # experiments finished when the director was last asked for more
         self._halt = False
         self._stopped = False
         self._control = ControlReader(self.run_dir / "control.jsonl")
@@ -219,8 +222,7 @@ class Engine:
                 if self.log.next_seq != seq:  # a human edit accepted or refused: say so now
                     self.commit()
                 self._check_budgets()
-                for turn in self._ready():
-                    self._launch(turn)
+                self._schedule()
                 if not self._tasks:
                     if self.state.paused and not self._stopping and not self._halt:
                         self.commit()
@@ -297,35 +299,71 @@ class Engine:
         self.log.commit()
         self.write_results()
 
-    def _ready(self) -> list[_Turn]:
+    def _schedule(self) -> None:
+        """Start every turn that may start, then ask the director for more work when the
+        cycle runs short of what keeps the slots busy (`throughput.top_up`): at most once per
+        experiment finished, so a cycle that makes no experiments is not asked again and again."""
+        for turn in self._ready():
+            self._launch(turn)
+        lead = throughput.director(self.org)
+        finished = sum(1 for e in self.state.experiments.values() if e.finished)
+        if lead is None or finished <= self._topped_up or self._stopping or self._halt:
+            return
+        if self.state.paused or not (n := throughput.top_up(self.org, self.state)):
+            return
+        self._topped_up = finished
+        p = throughput.pace(self.org, self.state)
+        body = (
+            f"The experiment slots will run short of work: send {n} more independent "
+            f"direction(s) now (measured: {p.mean_think or 0:.1f}s of thinking a turn, "
+            f"{p.train or 0:.1f}s an experiment, {self.org.program.experiment.parallel} slot(s))."
+        )
+        self.send(HUMAN, lead.name, KICKOFF, body, {"runahead": n})
+        self.commit()
+        for turn in self._ready():
+            self._launch(turn)
+
+    def _ready(self) -> Iterator[_Turn]:
+        """The turns that may start now, in the order their messages became deliverable; each
+        is launched before the next is looked at, so the rules see it running."""
         if self._stopping or self._halt or (self.state.paused and self._step_budget <= 0):
-            return []
-        busy = {t.role.name for t in self._tasks.values()}
-        agents = sum(1 for t in self._tasks.values() if t.role.kind == "agent")
-        out = []
-        for mid in self.state.pending:
-            msg = self.state.messages[mid]
-            role = self.org.roles.get(msg.receiver)
-            if role is None or role.name in busy or rules.held(self.org, self.state, role):
+            return
+        # the time of the latest event, not the clock's: looking costs no tick of an injected one
+        pace = throughput.pace(self.org, self.state, self.state.last_t)
+        for mid in list(self.state.pending):
+            turn = self._startable(mid, pace)
+            if turn is None:
                 continue
-            if role.kind == "sandbox":
-                if not self._free_slots:
-                    continue
-            elif agents >= self.org.program.concurrency:
-                continue
-            else:
-                agents += 1
-                busy.add(role.name)
-            turn = _Turn("", role, msg)
-            if role.kind == "sandbox":
-                turn.slot = self._free_slots.pop(0)
-            out.append(turn)
+            yield turn
             if self.state.paused:
                 self._step_budget -= 1
-                break
-        return out
+                return
+
+    def _startable(self, mid: str, pace: throughput.Pace) -> _Turn | None:
+        """A turn for pending message `mid`, or None while it must wait: an experiment waits for
+        a free slot and nothing else; an agent role runs up to its replicas at once, and all
+        agent turns up to `throughput.agent_limit`."""
+        msg = self.state.messages[mid]
+        role = self.org.roles.get(msg.receiver)
+        in_flight = {t.message.id for t in self._tasks.values()}
+        if role is None or mid in in_flight or rules.held(self.org, self.state, role):
+            return None
+        if role.kind == "sandbox":
+            return _Turn("", role, msg, slot=self._free_slots.pop(0)) if self._free_slots else None
+        agents = [t for t in self._tasks.values() if t.role.kind == "agent"]
+        mine = sum(1 for t in agents if t.role.name == role.name)
+        if mine >= throughput.replicas(self.org, self.state, role, pace):
+            return None
+        if len(agents) >= throughput.agent_limit(self.org, self.state, pace):
+            return None
+        return _Turn("", role, msg)
 
     def _launch(self, turn: _Turn) -> None:
+        # replicas of a role in flight take the next seeds: each turn draws its own
+        nth = self.state.role_turns[turn.role.name] + sum(
+            1 for t in self._tasks.values() if t.role.name == turn.role.name
+        )
+        turn.seed = f"{self.state.config.get('seed', 0)}:{turn.role.name}:{nth}"
         ev = self.emit(
             "turn_started",
             {
@@ -338,7 +376,11 @@ class Engine:
         turn.id = ev.data["turn"]
         if turn.role.kind != "sandbox":
             turn.role, turn.arm = self.meta.version(turn.role, turn.message)  # a paired trial
-            turn.box = Toolbox(self, turn.role, turn.id)
+            box = Toolbox(self, turn.role, turn.id)
+            box.others = lambda: [
+                s for t in self._tasks.values() if t.box and t.box is not box for s in t.box.sent
+            ]
+            turn.box = box
         coro = self._experiment(turn) if turn.role.kind == "sandbox" else self._agent(turn)
         self._tasks[asyncio.ensure_future(coro)] = turn
 
@@ -382,7 +424,6 @@ class Engine:
         if self._ledger is None:
             self._ledger = summarize(self.state, self.org)
         ledger = self._ledger
-        seed = f"{self.state.config.get('seed', 0)}:{role.name}:{self.state.role_turns[role.name]}"
         ctx = TurnContext(
             org=self.org,
             role=role,
@@ -391,9 +432,18 @@ class Engine:
             ledger=ledger,
             state=self.state,
             box=toolbox,
-            seed=seed,
+            seed=turn.seed,
             memory=memory,
             stopping=lambda: bool(self._stopping or self._halt),
+            runahead=lambda: throughput.runahead(
+                self.org,
+                self.state,
+                role,
+                turn.message.id,
+                [*toolbox.sent, *toolbox.others()],
+                self.clock(),
+            ),
+            in_flight=toolbox.others,
         )
         await self.brain.turn(ctx)
         return toolbox

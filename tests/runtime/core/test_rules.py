@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,13 @@ def test_a_message_of_a_turn_that_never_completed_is_not_a_repeat(org: Org) -> N
 
 
 # ---- sends per turn, budgets the roles see, what the engine holds back
+def _budget(org: Org, experiments: int | None) -> Org:
+    p = org.program
+    return replace(org, program=replace(p, budget=replace(p.budget, experiments=experiments)))
+
+
 def test_a_kind_is_sent_at_most_per_turn_times_in_one_turn(org: Org) -> None:
+    org = _budget(org, 100)  # room for every direction: this is about sends per turn
     critic, pi = org.roles["critic"], org.roles["pi"]
     once = [{"receiver": "reviewer", "kind": "checked"}]
     assert rules.refuse_send(org, Log().state(), critic, "checked", "reviewer", []) == ""
@@ -256,3 +263,40 @@ def test_a_drained_run_says_why_it_ended(org: Org) -> None:
     )
     ran = Log().experiment("e2", "ok", 1.0, baseline=False)
     assert rules.drained(org, ran.state()) == "nothing left to deliver"
+
+
+def test_directions_past_what_the_budget_leaves_are_refused(org: Org) -> None:
+    org, pi = _budget(org, 3), org.roles["pi"]
+    log = baselined(2.0)
+    sent_change(log, {"train.py": "LR = 2\n"})  # one experiment sent: two left
+    direction = {"receiver": "engineer", "kind": "direction"}
+    state = log.state()
+    assert rules.uncovered(org, state) == 2
+    assert rules.refuse_send(org, state, pi, "direction", "engineer", [direction]) == ""
+    why = rules.refuse_send(org, state, pi, "direction", "engineer", [direction] * 2)
+    assert why.startswith("the experiment budget is covered: 1 of 3 sent")
+    # a replica's directions in flight count too
+    why = rules.refuse_send(org, state, pi, "direction", "engineer", [direction], [direction])
+    assert why.startswith("the experiment budget is covered")
+
+
+def test_a_direction_waits_while_turns_in_flight_cover_the_budget(org: Org) -> None:
+    org = _budget(org, 2)
+    log = baselined(2.0)
+    sent_change(log, {"train.py": "LR = 2\n"})
+    for mid in ("m90", "m91"):
+        log.add("message_sent", id=mid, sender="pi", receiver="engineer", kind="direction",
+                body="d", data={}, turn=None)  # fmt: skip
+    engineer = org.roles["engineer"]
+    assert rules.held(org, log.state(), engineer) == ""
+    log.add("turn_started", turn="t90", role="engineer", message="m90", slot=None)
+    assert "covered" in rules.held(org, log.state(), engineer)
+
+
+def test_a_change_another_turn_is_proposing_is_refused(org: Org) -> None:
+    other = [{"kind": "experiment", "receiver": "trainer", "body": "LR 1 -> 2",
+              "data": {"files": {"train.py": "A\n"}, "base": "c0"}}]  # fmt: skip
+    state = baselined(2.0).state()
+    why = rules.refuse_repeat(org, state, "c0", {"train.py": "A\n"}, [], other)
+    assert "being proposed by another turn right now ('LR 1 -> 2')" in why
+    assert rules.refuse_repeat(org, state, "c0", {"train.py": "B\n"}, [], other) == ""
