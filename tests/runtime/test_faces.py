@@ -223,7 +223,7 @@ def test_run_prints_every_warning_and_the_new_repository_before_it_starts(
         root / "ORG.md",
         owner="ada",
         budget={"experiments": 1},
-        experiment={"baseline_runs": 1, "env": ["TINYLM_BUDGET"]},
+        experiment={"baseline_runs": 1, "env": ["TINYLM_BUDGET"], "confirm": 0},
     )
     out, err = io.StringIO(), io.StringIO()
     code = runner.run(root, out=out, err=err)

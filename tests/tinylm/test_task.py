@@ -109,6 +109,32 @@ def test_bound_matches_an_empirical_estimate(prepare: ModuleType) -> None:
     assert 0.5 < bound < 0.8
 
 
+def _primitive_by_powers(matrix: np.ndarray) -> bool:
+    """The definition: some power of the pattern is all positive (Wielandt's exponent bounds it)."""
+    n = matrix.shape[0]
+    reach = power = (matrix > 0).astype(np.int64)
+    for _ in range((n - 1) ** 2):
+        if power.all():
+            return True
+        power = ((power @ reach) > 0).astype(np.int64)
+    return bool(power.all())
+
+
+def test_primitivity_is_decided_as_the_matrix_powers_say(prepare: ModuleType) -> None:
+    rng = np.random.default_rng(0)
+    cycle = np.roll(np.eye(4), 1, axis=1)  # period 4
+    bipartite = np.kron([[0, 1], [1, 0]], np.ones((2, 2)))  # period 2
+    split = np.kron(np.eye(2), np.ones((2, 2)))  # two classes: not irreducible
+    loop = cycle.copy()
+    loop[0, 0] = 1  # a self-loop makes the cycle aperiodic
+    cases = [cycle, bipartite, split, loop, np.zeros((1, 1)), np.ones((1, 1))]
+    cases += [(rng.random((n, n)) < 0.25).astype(float) for n in (2, 3, 5, 6, 8) for _ in range(40)]
+    answers = [prepare._is_primitive(m) for m in cases]
+    assert answers == [_primitive_by_powers(m) for m in cases]
+    assert answers[:6] == [False, False, False, True, False, True]
+    assert 0 < sum(answers) < len(answers)  # both answers occur among the random ones
+
+
 def test_text_is_words_over_the_alphabet(prepare: ModuleType) -> None:
     tokens = prepare.train_tokens()
     assert len(tokens) == prepare.TRAIN_CHARS

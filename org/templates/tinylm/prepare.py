@@ -96,16 +96,41 @@ class Source:
 def _is_primitive(matrix: np.ndarray) -> bool:
     """True if some power of the chain is strictly positive (irreducible and aperiodic).
 
-    Wielandt: a primitive n x n matrix has M^k > 0 for k = (n-1)^2 + 1, so repeated
-    squaring of the boolean pattern past that exponent decides it.
+    Irreducible: every state reaches state 0 and state 0 reaches every state. Aperiodic: the
+    period of an irreducible chain is the gcd, over its edges u -> v, of
+    level(u) + 1 - level(v), with level the breadth-first distance from state 0. A walk of the
+    graph, not powers of the matrix: it runs in every experiment's process, twice.
     """
     n = matrix.shape[0]
-    reach = (matrix > 0).astype(np.float64)
-    power = 1
-    while power < (n - 1) ** 2 + 1:
-        reach = ((reach @ reach) > 0).astype(np.float64)
-        power *= 2
-    return bool(reach.all())
+    edges = [np.flatnonzero(row).tolist() for row in matrix > 0]
+    back: list[list[int]] = [[] for _ in range(n)]
+    for u, out in enumerate(edges):
+        for v in out:
+            back[v].append(u)
+    level = _levels(edges)
+    if -1 in level or -1 in _levels(back):
+        return False
+    period = 0
+    for u, out in enumerate(edges):
+        for v in out:
+            period = math.gcd(period, level[u] + 1 - level[v])
+    return period == 1
+
+
+def _levels(edges: list[list[int]]) -> list[int]:
+    """Breadth-first distance of every state from state 0 (-1: not reached)."""
+    level = [-1] * len(edges)
+    level[0] = 0
+    frontier = [0]
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for v in edges[u]:
+                if level[v] < 0:
+                    level[v] = level[u] + 1
+                    nxt.append(v)
+        frontier = nxt
+    return level
 
 
 @functools.lru_cache(maxsize=1)

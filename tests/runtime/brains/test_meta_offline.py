@@ -25,7 +25,7 @@ def test_an_offline_run_commits_a_meta_edit_with_its_evidence(
     set_frontmatter(
         root / "ORG.md",
         budget={"experiments": 6},
-        experiment={"baseline_runs": 1, "env": ["TINYLM_BUDGET"]},
+        experiment={"baseline_runs": 1, "env": ["TINYLM_BUDGET"], "confirm": 0},
         meta={"every": 2},
     )
     git = Git(root)
