@@ -57,7 +57,8 @@ class Changes:
     org: bool = False
     """The org's files changed (an edit applied or reverted): its snapshot is worth reloading."""
     notices: list[tuple[Severity, str]] = field(default_factory=list)
-    """(severity, text): control commands the engine refused or applied, errors, pauses."""
+    """(severity, text): control commands the engine refused or applied, errors, pauses, turns
+    that ended without their role's duty done."""
     alerts: list[tuple[Severity, str]] = field(default_factory=list)
     """What deserves the bell: a new best, an error, an edit waiting for approval."""
 
@@ -277,6 +278,11 @@ class Feed:
 
     def _on_paused(self, ev: Event, changes: Changes, before: float | None) -> None:
         changes.notices.append(("information", f"paused ({ev.data.get('reason', '')})"))
+
+    def _on_turn_undone(self, ev: Event, changes: Changes, before: float | None) -> None:
+        d = ev.data
+        what = f"{d.get('role', '?')} on `{d.get('kind', '?')}` {d.get('message', '')}"
+        changes.notices.append(("warning", f"turn undone: {what}: {d.get('reason', '')}"))
 
     # ---- queries
     @property

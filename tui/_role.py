@@ -39,6 +39,13 @@ def memory_of(feed: Feed, role: str) -> tuple[Path | None, str]:
         return path, ""
 
 
+def cache_share(feed: Feed, role: str) -> str:
+    """` (76% of its prompts from the cache)`, for a role whose model calls report caching."""
+    used = feed.state.by_role.get(role)
+    share = used.cache_share if used is not None else None
+    return "" if share is None else f" ({share:.0%} of its prompts from the cache)"
+
+
 def role_prompt(feed: Feed, role: str, memory: str) -> Text:
     view = feed.view
     if view.org is None:
@@ -101,7 +108,7 @@ class RoleScreen(BrowseScreen):
             text.append(f" · on {now.on}", style="cyan")
         text.append(
             f" · {self.feed.state.role_turns.get(key, 0)} turns · {count(totals.tokens)} tokens"
-            f" · ${totals.usd:.2f} · {duration(totals.busy)} busy",
+            f" · ${totals.usd:.2f}{cache_share(self.feed, key)} · {duration(totals.busy)} busy",
             style="dim",
         )
         return text

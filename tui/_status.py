@@ -1,12 +1,16 @@
 """The status line at the top: which run, whether an engine is running it (its lock, not the
-log's age: a dead engine reads dead at once), paused or finished and why, the best against the
-baseline, the share of the gap to the task's bound closed, the budget closest to running out,
-and control commands the engine has not read yet.
+log's age: a dead engine reads dead at once), paused or finished and why, an API outage the roles
+are waiting out ("API overloaded (529), retry in 4m00s, waiting since 02:13"), turns that ended
+without their role's duty done, the best against the baseline, the share of the gap to the
+task's bound closed, the budget closest to running out, and control commands the engine has not
+read yet.
 
 What needs a look comes first, since the line is cut at the terminal's width.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 
@@ -49,8 +53,13 @@ def render_status(
         text.append("❚❚ paused", style="bold red")
     else:
         text.append("● live", style="bold green")
-        if quiet > QUIET:
+        if s.waiting:
+            _waiting(feed, text, now)
+        elif quiet > QUIET:
             text.append(f" quiet {duration(quiet)}", style="yellow")
+    if s.undone:
+        n = len(s.undone)
+        text.append(f"  {n} turn{'s' if n > 1 else ''} undone", style="bold red")
     if not follow and not s.finished:
         text.append("  not following", style="yellow")
     if unread_controls:
@@ -64,6 +73,22 @@ def render_status(
         text.append(f"  {left}", style="yellow" if s.exhausted else "")
     text.append(f"  gen {s.generation}  {s.events} events  {s.run_id}", style="dim")
     return text
+
+
+def _waiting(feed: Feed, text: Text, now: float) -> None:
+    """Roles waiting out an API outage: what fails, when the next try comes, since when (the
+    clock on the wall, as a person who wakes up to it reads it), and who waits."""
+    waits = feed.state.waiting.values()
+    first = min(waits, key=lambda w: float(w.get("since") or 0.0))
+    latest = max(waits, key=lambda w: float(w.get("since") or 0.0) + float(w.get("waited") or 0))
+    since = float(first.get("since") or 0.0)
+    retry_at = sum(float(latest.get(k) or 0.0) for k in ("since", "waited", "retry_in"))
+    roles = ", ".join(sorted(feed.state.waiting))
+    text.append(
+        f"  {first.get('what') or 'API error'}, retry in {duration(retry_at - now)}, waiting since "
+        f"{time.strftime('%H:%M', time.localtime(since))} ({roles})",
+        style="bold yellow",
+    )
 
 
 def _figures(feed: Feed, text: Text) -> None:
