@@ -82,7 +82,7 @@ PRICES: Mapping[str, Price] = {
     "claude-opus-4-1": Price(15.0, 75.0, 18.75, 30.0, 1.50),
     "claude-opus-4-0": Price(15.0, 75.0, 18.75, 30.0, 1.50),
     "claude-opus-4-2025": Price(15.0, 75.0, 18.75, 30.0, 1.50),  # Opus 4 by its dated id
-    "claude-sonnet-5-5": Price(2.0, 10.0, 2.50, 4.0, 0.20),
+    "claude-sonnet-5-5": Price(2.0, 10.0, 2.50, 4.0, 0.10),  # cache reads cut to 0.05x (Oct 2026)
     "claude-sonnet-5": Price(2.0, 10.0, 2.50, 4.0, 0.20),
     "claude-sonnet-4": Price(3.0, 15.0, 3.75, 6.0, 0.30),  # 4 to 4.6
     "claude-haiku-5-5": _HAIKU_5_5,  # up to 100k prompt tokens; `long` beyond

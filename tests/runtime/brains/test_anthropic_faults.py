@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from orgloop.runtime.brains import default_brain_name
-from orgloop.runtime.brains.anthropic_brain import STREAM_OVER, AnthropicBrain
+from orgloop.runtime.brains import default_brain_name, make_brain
+from orgloop.runtime.brains.anthropic_brain import LOCAL_KEY, STREAM_OVER, AnthropicBrain
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.core.state import RunState
@@ -483,11 +483,15 @@ async def test_a_role_budget_ends_that_roles_turns(tmp_path: Path) -> None:
 
 # ---- local models
 async def test_a_local_model_server_needs_no_key_and_costs_nothing(tmp_path: Path) -> None:
+    """docs/brains.md's recipe: ANTHROPIC_BASE_URL and --model, as the CLI makes the brain, with
+    no key in the environment."""
     clock = VirtualClock()
     with MessagesServer(tinylm_model, clock=clock) as srv:
         env = {"ANTHROPIC_BASE_URL": srv.url}
         assert default_brain_name(env) == "anthropic"
-        brain = AnthropicBrain("qwen3-coder:30b", env=env, clock=clock, sleep=clock.sleep)
+        brain = make_brain(None, model="qwen3-coder:30b", env=env)
+        assert isinstance(brain, AnthropicBrain)
+        brain.clock, brain.sleep = clock, clock.sleep
         engine = Engine.start(
             org(tmp_path),
             brain=brain,
@@ -498,6 +502,7 @@ async def test_a_local_model_server_needs_no_key_and_costs_nothing(tmp_path: Pat
         state = await engine.run()
     assert state.finished and len(state.candidates()) == 2
     assert {r.body["model"] for r in srv.requests} == {"qwen3-coder:30b"}
+    assert {r.headers["authorization"] for r in srv.requests} == {f"Bearer {LOCAL_KEY}"}
     assert state.llm_calls > 0 and state.usd == 0.0
 
 

@@ -4,7 +4,9 @@ URL that the table does not know costs nothing."""
 
 from __future__ import annotations
 
+import re
 import typing
+from pathlib import Path
 
 import pytest
 from anthropic.types.model_param import ModelParam
@@ -36,13 +38,15 @@ def test_rows_that_differ_from_their_family_are_their_own() -> None:
     assert price("claude-mythos-5-1") == price("claude-fable-5-1")
     assert price("claude-sonnet-4-6") == Price(3.0, 15.0, 3.75, 6.0, 0.30)
     assert price("claude-haiku-4-5-20251001") == Price(1.0, 5.0, 1.25, 2.0, 0.10)
+    assert price("claude-sonnet-5-5") == Price(2.0, 10.0, 2.50, 4.0, 0.10)  # reads at 0.05x
+    assert price("claude-sonnet-5").read() == 0.20
 
 
 def test_cache_writes_of_an_hour_cost_their_own_price() -> None:
     five = cost("claude-sonnet-5-5", cache_write=1_000_000)
     hour = cost("claude-sonnet-5-5", cache_write=1_000_000, cache_write_1h=1_000_000)
     assert (five, hour) == (pytest.approx(2.50), pytest.approx(4.00))
-    assert cost("claude-sonnet-5-5", cache_read=1_000_000) == pytest.approx(0.20)
+    assert cost("claude-sonnet-5-5", cache_read=1_000_000) == pytest.approx(0.10)
 
 
 def test_a_long_prompt_to_haiku_5_5_costs_its_higher_band() -> None:
@@ -86,7 +90,7 @@ def test_org_price_overrides_win_over_the_table(make_program: Program) -> None:
     prices = prices_for(make_program, "https://api.anthropic.com")
     assert prices.price("qwen3-coder:30b") == Price(0.5, 1.5, None, None, None)
     assert prices.cost("qwen3-coder:30b", cache_read=1_000_000) == pytest.approx(0.05)
-    assert prices.price("claude-sonnet-5-5").read() == 0.10  # the org's figure
+    assert prices.price("claude-sonnet-5-5").read() == 0.15  # the org's figure
     assert prices.price("claude-sonnet-5-5").write_5m() == 2.50  # the rest from multipliers
     assert prices.price("claude-opus-5-5") == price("claude-opus-5-5")
 
@@ -102,8 +106,25 @@ def make_program(tmp_path: typing.Any) -> Program:
         text.replace(
             "---\nname: tinylm",
             "---\nprice:\n  qwen3: {input: 0.5, output: 1.5}\n"
-            "  claude-sonnet-5-5: {input: 2, output: 10, cache_read: 0.1}\nname: tinylm",
+            "  claude-sonnet-5-5: {input: 2, output: 10, cache_read: 0.15}\nname: tinylm",
             1,
         )
     )
     return load_org(root).program
+
+
+def test_docs_state_the_table_and_the_fallback_the_code_uses() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "brains.md").read_text(encoding="utf-8")
+    rows = re.findall(
+        r"^\| `(claude-[\w-]+)` \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| "
+        r"([\d.]+) \| ([\d.]+) \|$",
+        docs,
+        re.MULTILINE,
+    )
+    shown = {m: tuple(float(x) for x in figures) for m, *figures in rows}
+    assert list(shown) == list(PRICES)
+    for model, p in PRICES.items():
+        figures = (p.input, p.output, p.write_5m(), p.write_1h(), p.read())
+        assert shown[model] == pytest.approx(figures, abs=0.005), model
+    fallback = f"(${UNKNOWN.input:g} / ${UNKNOWN.output:g}, Opus 4.1's)"
+    assert "priced as its dearest\nrow** " + fallback in docs
