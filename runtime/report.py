@@ -455,7 +455,30 @@ def _cost_md(s: RunSummary) -> list[str]:
         "(experiment seconds / (slots x wall))",
         "",
         *_roles_md(st),
+        *_throughput_md(st),
     ]
+
+
+def _throughput_md(st: RunState) -> list[str]:
+    """How busy the slots were, how fast experiments came, and where the time went: each agent
+    role's thinking against the slots' training."""
+    per_hour = st.per_hour()
+    out = [
+        "## Throughput",
+        "",
+        f"- Slots busy: {_pct(st.slots_busy())} of {st.config.get('slots', '?')} slot(s)' time "
+        "from the first experiment's start to the last one's end",
+        f"- Experiments per hour: {'?' if per_hour is None else f'{per_hour:.1f}'}",
+        "",
+        "| role | turns | seconds | mean per turn | time spent |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [(role, t, "thinking") for role, t in st.thinking().items()]
+    rows.append(("(slots)", st.training(), "training"))
+    for role, t, what in rows:
+        mean = f"{t.mean:.2f} s" if t.mean is not None else "?"
+        out.append(f"| {role} | {t.turns} | {t.seconds:.1f} | {mean} | {what} |")
+    return [*out, ""]
 
 
 def _roles_md(st: RunState) -> list[str]:

@@ -258,6 +258,24 @@ def budget_line(ctx: TurnContext) -> str:
     return "Budget left: " + rules.budget_left(ctx.org, ctx.state, ctx.role) + "."
 
 
+def pipeline_lines(ctx: TurnContext) -> list[str]:
+    """How many directions keep the slots busy (for a role that directs the experiment makers,
+    once the pace is measured), and what other turns in flight are sending: a replica proposes
+    something else."""
+    out = []
+    ahead = ctx.runahead
+    if ahead:
+        out.append(
+            f"Run-ahead: send {ahead} direction(s) this turn to keep the experiment slots busy "
+            "at the pace the run has measured."
+        )
+    others = ctx.in_flight
+    if others:
+        out.append("Being sent right now by other turns (not yet measured; do not repeat them):")
+        out += [f"- {s['kind']} to {s['receiver']}: {clip(s['body'], 200)}" for s in others[:8]]
+    return ["", *out] if out else []
+
+
 def first_message(ctx: TurnContext, system: str) -> str:
     """The turn's message, and only what is new in it: how to act is in the `system` prompt,
     and a long body that prompt already holds is pointed to."""
@@ -269,7 +287,7 @@ def first_message(ctx: TurnContext, system: str) -> str:
     parts = [f"A `{msg.kind}` message from {msg.sender}:", "", body or "(empty)"]
     if data:
         parts += ["", "Its data: " + clip(json.dumps(data, default=str), 2000)]
-    parts += ["", budget_line(ctx), "", "Handle it as your duty above says."]
+    parts += ["", budget_line(ctx), *pipeline_lines(ctx), "", "Handle it as your duty above says."]
     return "\n".join(parts)
 
 

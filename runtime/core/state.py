@@ -125,6 +125,8 @@ class RunState:
     """When the first experiment took a slot (engine clock)."""
     last_slot_at: float | None = None
     """When the latest experiment gave its slot back."""
+    trainers: set[str] = field(default_factory=set)
+    """The roles whose turns ran experiments (sandboxes): their `role_time` is training."""
     role_turns: Counter[str] = field(default_factory=Counter)
     visits: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     experiments: dict[str, ExperimentRecord] = field(default_factory=dict)
@@ -190,6 +192,34 @@ class RunState:
 
     def decided(self) -> list[ExperimentRecord]:
         return [e for e in self.candidates() if e.decision]
+
+    def slots_busy(self) -> float | None:
+        """The share of slot time experiments held, from the first experiment's start to the
+        latest one's end; None before one has finished."""
+        slots = int(self.config.get("slots", 1) or 1)
+        if self.first_slot_at is None or self.last_slot_at is None:
+            return None
+        span = self.last_slot_at - self.first_slot_at
+        return min(1.0, self.slot_seconds / (slots * span)) if span > 0 else None
+
+    def thinking(self) -> dict[str, RoleTime]:
+        """Agent roles' timed turns (thinking), by role; the sandboxes' are `training`."""
+        return {r: t for r, t in self.role_time.items() if r not in self.trainers}
+
+    def training(self) -> RoleTime:
+        """Every experiment turn, timed: slot-seconds spent training (checkout included)."""
+        out = RoleTime()
+        for role in self.trainers:
+            t = self.role_time.get(role, RoleTime())
+            out.turns += t.turns
+            out.seconds += t.seconds
+        return out
+
+    def per_hour(self, now: float | None = None) -> float | None:
+        """Finished experiments per hour of the run's wall time; None before any time passed."""
+        wall = self.wall_seconds(now)
+        done = sum(1 for e in self.experiments.values() if e.finished)
+        return 3600.0 * done / wall if wall > 0 else None
 
     def wall_seconds(self, now: float | None = None) -> float:
         """Active seconds over all sessions (time between a kill and a resume does not count)."""
@@ -323,6 +353,8 @@ class RunState:
         )
         if self.first_slot_at is None:
             self.first_slot_at = ev.t
+        if d["turn"] in self.running:
+            self.trainers.add(self.running[d["turn"]][0])
 
     def _on_experiment_finished(self, d: dict[str, Any], ev: Event) -> None:
         e = self.experiments[d["id"]]

@@ -46,8 +46,9 @@ class Pace:
 
 
 MIN_MEASURE = 0.5
-"""Seconds below which a turn or an experiment still under way is no measure of the pace: it
-may only have waited for the event loop (a model's turn takes seconds)."""
+"""Seconds below which a time is no measure of the pace: a turn that short only waited for the
+event loop (a model's turn takes seconds) and counts as no thinking; an experiment that short
+leaves the run-ahead to the PI's policy."""
 
 
 def pace(org: Org, state: RunState, now: float | None = None) -> Pace:
@@ -58,9 +59,10 @@ def pace(org: Org, state: RunState, now: float | None = None) -> Pace:
     think = {name: _mean(state, name) for name in agents}
     timed = [state.role_time[n] for n in agents if n in state.role_time]
     turns = sum(t.turns for t in timed)
-    mean_think = sum(t.seconds for t in timed) / turns if turns else None
-    held = [e.held for e in state.experiments.values() if e.finished and e.held > 0]
+    mean_think = _measure(sum(t.seconds for t in timed) / turns) if turns else None
+    held = [e.held for e in state.experiments.values() if e.finished]
     train = sum(held) / len(held) if held else None
+    train = train if train is not None and train >= MIN_MEASURE else None
     if now is not None and mean_think is None:
         names = set(agents)
         mean_think = _so_far(
@@ -78,7 +80,13 @@ def _so_far(now: float, starts: list[float]) -> float | None:
 
 def _mean(state: RunState, role: str) -> float | None:
     timed = state.role_time.get(role)
-    return timed.mean if timed is not None else None
+    return _measure(timed.mean) if timed is not None else None
+
+
+def _measure(seconds: float | None) -> float | None:
+    """A think time under MIN_MEASURE is no bottleneck: it counts as none, so a fast brain's
+    runs do not change with the machine's load."""
+    return None if seconds is None else seconds if seconds >= MIN_MEASURE else 0.0
 
 
 def replicas(org: Org, state: RunState, role: Role, measured: Pace | None = None) -> int:

@@ -312,11 +312,9 @@ class Engine:
         if self.state.paused or not (n := throughput.top_up(self.org, self.state)):
             return
         self._topped_up = finished
-        p = throughput.pace(self.org, self.state)
         body = (
-            f"The experiment slots will run short of work: send {n} more independent "
-            f"direction(s) now (measured: {p.mean_think or 0:.1f}s of thinking a turn, "
-            f"{p.train or 0:.1f}s an experiment, {self.org.program.experiment.parallel} slot(s))."
+            f"The experiment slots will run short of work: thinking takes longer than training "
+            f"at the pace this run has measured. Send {n} more independent direction(s) now."
         )
         self.send(HUMAN, lead.name, KICKOFF, body, {"runahead": n})
         self.commit()

@@ -229,3 +229,27 @@ def test_kill_9_with_replicas_mid_turn_resumes_with_nothing_lost_or_doubled(
         if m.kind == "experiment" and m.turn and m.id in {e.message for e in state.candidates()}
     ]
     assert len(set(changes)) == 4
+
+
+def test_the_report_and_the_tui_show_thinking_training_and_slots_busy(tmp_path: Path) -> None:
+    from orgloop.runtime.report import write_report
+    from orgloop.tui import Feed
+    from orgloop.tui._budgets import gauges
+
+    engine = virtual_run(org(tmp_path, experiments=3, slots=2), 2, think=1.0, train=10.0)
+    state = engine.state
+    assert state.thinking()["engineer"].mean == pytest.approx(1.0, abs=0.05)
+    assert state.training().mean == pytest.approx(10.0, abs=0.05)
+    assert state.training().turns == 4  # a baseline and three candidates
+    busy = state.slots_busy()
+    assert busy is not None and 0.5 < busy <= 1.0
+    write_report(engine.run_dir)
+    report = (engine.run_dir / "report.md").read_text()
+    section = report.split("## Throughput", 1)[1]
+    assert f"- Slots busy: {100 * busy:.1f}% of 2 slot(s)" in section
+    assert "| engineer | 3 | 3.0 | 1.00 s | thinking |" in section
+    assert "| (slots) | 4 | 40.0 | 10.00 s | training |" in section
+    feed = Feed(engine.run_dir)
+    feed.poll()
+    label = gauges(feed)["duty"].label
+    assert " exp/h · think 1.0s a turn, train 10.0s" in label, label
