@@ -36,7 +36,7 @@ from ._model import (
     RoleBudget,
     Send,
 )
-from ._parse import DEFAULT_MODEL, default_roles_dir, parse_role
+from ._parse import DEFAULT_MODEL, EXECUTORS, default_roles_dir, parse_role
 from ._render import LEDGER_KEYS, render_prompt, sample_ledger
 from ._task import Constant
 from ._task import constants as task_constants
@@ -45,6 +45,7 @@ from ._templates import builtin_org_dir, check
 __all__ = [
     "CLAUDE_AGENTS",
     "DEFAULT_MODEL",
+    "EXECUTORS",
     "HUMAN",
     "KICKOFF",
     "LEDGER_KEYS",

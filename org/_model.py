@@ -85,6 +85,11 @@ class Experiment:
     """`module.function` whose return value in the experiment's own process is the metric
     (`prepare.evaluate_bpb`): the sandbox records it, and a printed metric that differs makes
     the experiment `suspect`."""
+    executor: str = "local"
+    """Where experiments run: `local` (subprocesses here) or `ray` (tasks on a Ray cluster)."""
+    resources: tuple[tuple[str, float], ...] = ()
+    """What one experiment asks of a Ray cluster, by resource name (`CPU`, `GPU`, or a custom
+    resource a node was started with); empty: one GPU on a cluster with GPUs, else one CPU."""
 
 
 @dataclass(frozen=True)

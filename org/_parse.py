@@ -8,6 +8,7 @@ any of them is an error. Nothing here renders templates or lints the graph (see 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 
 from ._brain import ROLE_KEYS, brain_settings, model_settings, prices, role_budget
 from ._claude import CLAUDE_KEYS, PERMISSION_MODES
-from ._fields import Fields, load_yaml
+from ._fields import Fields, describe, load_yaml, yaml11_hint
 from ._model import (
     Budget,
     Experiment,
@@ -363,6 +364,8 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
         env=e.texts("env"),
         max_output=e.size("max_output", 50 << 20),
         measured_by=_function_name(e, "measured_by"),
+        executor=e.choice("executor", EXECUTORS, "local"),
+        resources=_resources(e),
     )
     e.unknown(
         {
@@ -378,6 +381,8 @@ def parse_program(path: Path, findings: list[Finding]) -> Program | None:
             "env",
             "max_output",
             "measured_by",
+            "executor",
+            "resources",
         },
         typos=True,
     )
@@ -441,6 +446,45 @@ def _function_name(f: Fields, key: str) -> str | None:
         )
         return None
     return value
+
+
+EXECUTORS = ("local", "ray")
+"""The values of `experiment.executor`."""
+
+
+def _resources(e: Fields) -> tuple[tuple[str, float], ...]:
+    """`experiment.resources`: Ray resource name -> the amount one experiment asks for."""
+    value = e.data.get("resources")
+    if value is None:
+        return ()
+    hint = "e.g. resources: {GPU: 1, CPU: 4} or a node's custom resource: {a100: 1}"
+    if not isinstance(value, dict):
+        e.error(
+            e.line_of("resources"),
+            f"`{e.prefix}resources` must be a mapping of resource names to amounts, "
+            f"got {describe(value)}",
+            hint,
+            "type",
+        )
+        return ()
+    out = []
+    for name, amount in value.items():
+        at = e.lines.get(f"{e.prefix}resources.{name}", e.line_of("resources"))
+        if not isinstance(name, str) or not name:
+            e.error(at, f"`{e.prefix}resources` names must be text, got {describe(name)}", hint)
+            continue
+        number = not isinstance(amount, bool) and isinstance(amount, int | float)
+        if not number or not math.isfinite(amount) or amount <= 0:
+            want = "a positive number" if number else "a number"
+            e.error(
+                at,
+                f"`{e.prefix}resources.{name}` must be {want}, got {describe(amount)}",
+                yaml11_hint(amount) or hint,
+                "type",
+            )
+            continue
+        out.append((name, float(amount)))
+    return tuple(out)
 
 
 FOREVER = "forever"

@@ -50,7 +50,14 @@ from .brains import Brain
 from .brains.offline import OfflineBrain
 from .core.text import clip
 from .engine import Engine
-from .executors import Executor, ExperimentResult, ExperimentSpec, LocalExecutor
+from .executors import (
+    Executor,
+    ExecutorChoice,
+    ExperimentResult,
+    ExperimentSpec,
+    LocalExecutor,
+    make_executor,
+)
 from .report import ReportError, RunSummary, write_report
 from .scaffold import init_org
 from .yardstick import KINDS, Paired, make_yardstick, paired
@@ -387,14 +394,18 @@ def _with_experiments(front: str, n: int) -> str:
     return front[: top.end() + 1] + body + after[len(block.group(0) if block else "") :]
 
 
-def _default_executor(folders: list[Path]) -> Executor:
-    parallel = 1
+def _default_executor(folders: list[Path], choice: ExecutorChoice | None = None) -> Executor:
+    """As wide as the widest org's `parallel`, of the kind `choice` or the first org names."""
+    experiments = []
     for folder in folders:
         try:
-            parallel = max(parallel, load_org(folder).program.experiment.parallel)
+            experiments.append(load_org(folder).program.experiment)
         except Exception:  # that run fails on its own, with the reason, when it starts
             continue
-    return LocalExecutor(parallel)
+    if not experiments:
+        return LocalExecutor(1)
+    widest = max(e.parallel for e in experiments)
+    return make_executor(replace(experiments[0], parallel=widest), choice)
 
 
 def _reason(e: BaseException) -> str:
@@ -513,7 +524,7 @@ async def arun_batch(
     out: Path,
     brain_factory: Callable[[], Brain],
     budget_experiments: int | None = None,
-    executor: Executor | None = None,
+    executor: Executor | ExecutorChoice | None = None,
     progress: Progress | None = None,
     strict: bool = False,
     vs: tuple[str, ...] = (),
@@ -550,7 +561,9 @@ async def arun_batch(
         if o.error:
             say(f"{o.label} seed {o.seed}: failed ({o.error})")
     live = [o for o in runs if not o.error]
-    shared = SharedSlots(executor or _default_executor([o.folder for o in live]))
+    if executor is None or isinstance(executor, ExecutorChoice):
+        executor = _default_executor([o.folder for o in live], executor)
+    shared = SharedSlots(executor)
     engines = [_start(o, brain_factory, shared, say) for o in live]
     done = await asyncio.gather(
         *(_run_one(o, e, say) for o, e in zip(live, engines, strict=True)), return_exceptions=True
@@ -570,13 +583,14 @@ def run_batch(
     out: Path,
     brain_factory: Callable[[], Brain],
     budget_experiments: int | None = None,
-    executor: Executor | None = None,
+    executor: Executor | ExecutorChoice | None = None,
     progress: Progress | None = None,
     strict: bool = False,
     vs: tuple[str, ...] = (),
 ) -> BatchResult:
     """Run every org (none: the built-in one) once per seed, concurrently, sharing `executor`'s
-    slots (default: a LocalExecutor as wide as the widest org's `parallel`); write batch.md,
+    slots (default: the first org's `experiment.executor`, or the one an `ExecutorChoice` names,
+    as wide as the widest org's `parallel`); write batch.md,
     batch.csv and runs.csv into `out`. Raises OrgError (an org cannot run; with `strict`, one
     has warnings) or BatchError (bad arguments) before anything is made; nothing else."""
     return asyncio.run(

@@ -20,11 +20,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeAlias, cast
+from typing import TYPE_CHECKING, TextIO, TypeAlias, cast
 
 from orgloop import __version__
 
-from ..org import OrgError, build_graph, builtin_org_dir, check, format_graph, load_org
+from ..org import (
+    EXECUTORS,
+    OrgError,
+    build_graph,
+    builtin_org_dir,
+    check,
+    format_graph,
+    load_org,
+)
 from ._output import wrap_std
 from ._show import display_path, oserror_text, print_findings
 from .brains import NAMES, BrainChoiceError
@@ -33,6 +41,9 @@ from .core.git import GitError
 from .core.lock import RunLocked
 from .find import FindError, find_org, find_run, is_org, is_run, list_runs
 from .scaffold import ScaffoldError, Task, init_from_agents, init_from_task, init_org
+
+if TYPE_CHECKING:
+    from .executors import ExecutorChoice
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What each `_add_NAME` receives: the `orgloop` parser's subcommand table."""
@@ -227,9 +238,34 @@ def _add_brain_flags(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the cassette the replay brain reads",
     )
+    _add_executor_flags(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="every event as a JSON line on stdout")
     o.add_argument("--tui", action="store_true", help="watch the run in the terminal UI")
+
+
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("executor")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="where experiments run (default: the org's experiment.executor, else local; "
+        "resume: where the run ran)",
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="the Ray cluster: auto (default: the one `ray start` made, or RAY_ADDRESS), "
+        "HOST:PORT, ray://HOST:PORT, or local to start a one-machine cluster for this run",
+    )
+
+
+def _executor(args: argparse.Namespace) -> ExecutorChoice:
+    from .executors import ExecutorChoice  # the sandbox's modules load only for a run
+
+    return ExecutorChoice(args.executor, args.ray_address)
 
 
 def _add_run(sub: Subparsers) -> None:
@@ -283,6 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dest=args.dir,
         strict=args.strict,
         tag=args.tag,
+        executor=_executor(args),
     )
 
 
@@ -319,6 +356,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         cassette=args.cassette,
         json_lines=args.json,
         tui=args.tui,
+        executor=_executor(args),
     )
 
 
@@ -490,6 +528,7 @@ def _add_batch(sub: Subparsers) -> None:
         help="also run a classic search (Optuna TPE, random) over the same task, budget and "
         "seeds, as a yardstick (repeat for both)",
     )
+    _add_executor_flags(p)
     p.set_defaults(func=cmd_batch)
 
 
@@ -511,6 +550,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             progress=print,
             strict=args.strict,
             vs=tuple(args.vs),
+            executor=_executor(args),
         )
     except BatchError as e:
         print(f"orgloop batch: {e}", file=sys.stderr)

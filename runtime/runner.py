@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
-from ..org import Finding, builtin_org_dir
+from ..org import Finding, builtin_org_dir, load_org
 from ._output import Output, ignore_hangup
 from ._preflight import preflight, repo_note
 from ._show import display_path, oserror_text
@@ -38,6 +38,7 @@ from .core.ledger import best_commit
 from .core.rules import STALLED
 from .core.text import clip
 from .engine import NO_BASELINE, Engine
+from .executors import ExecutorChoice, make_executor
 from .progress import Progress
 from .scaffold import init_org
 
@@ -95,6 +96,7 @@ def run(
     dest: Path | None = None,
     strict: bool = False,
     tag: str | None = None,
+    executor: ExecutorChoice | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -105,8 +107,14 @@ def run(
         root = None if org is None else Path(org)
         if root is not None and root.is_file() and root.name in ("ORG.md", "program.md"):
             root = root.parent
-        warnings = preflight(builtin_org_dir() if root is None else root, strict=strict)
+        source = builtin_org_dir() if root is None else root
+        warnings = preflight(source, strict=strict)
         _say_findings(warnings, stderr, "run")
+        # Built (a cluster joined) before anything is made: a bad choice leaves no run behind.
+        experiment = load_org(source).program.experiment
+        built = make_executor(experiment, executor)
+        where = (executor or ExecutorChoice()).for_record(experiment)
+        extra = {} if where == {"name": "local"} else {"executor": where}
         note = "" if root is None else repo_note(root)
         _brain_banner(brain, progress)
         if root is None:
@@ -114,7 +122,7 @@ def run(
             progress.say(
                 f"the built-in tinylm org, in a fresh folder (a new git repository): {root}"
             )
-        engine = Engine.start(root, brain=chosen, seed=seed, tag=tag)
+        engine = Engine.start(root, brain=chosen, seed=seed, tag=tag, executor=built, extra=extra)
         if note:
             stderr.write(f"note: {note}\n")
             stderr.flush()
@@ -130,6 +138,7 @@ def resume(
     cassette: Path | None = None,
     json_lines: bool = False,
     tui: bool = False,
+    executor: ExecutorChoice | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -137,7 +146,7 @@ def resume(
     progress = Progress(json_lines=json_lines, file=cast(TextIO, stdout))
     with _hangup(stdout, stderr, tui):
         chosen = make_brain(brain, model=model, record=record, cassette=cassette)
-        engine = Engine.resume(run_dir, brain=chosen)
+        engine = Engine.resume(run_dir, brain=chosen, executor=executor or ExecutorChoice())
         _brain_banner(brain, progress)
         return _drive(engine, progress, tui, stdout, stderr)
 

@@ -35,7 +35,7 @@ from ..core.state import OK, RunState
 from .base import TurnContext
 from .space import effective_space
 
-BLOCKING = {"crash", "timeout", "nan", "beyond-bound", "protected", "void", "suspect"}
+BLOCKING = {"crash", "timeout", "nan", "beyond-bound", "protected", "void", "suspect", "lost"}
 
 
 class OfflineBrain:
@@ -141,7 +141,7 @@ class OfflineBrain:
         d, policy = ctx.message.data, ctx.role.policy.data
         flags = []
         status = d.get("status")
-        if status in ("crash", "timeout", "void", "suspect"):
+        if status in ("crash", "timeout", "void", "suspect", "lost"):
             flags.append(f"{status}: {d.get('reason', '')}".strip())
         metric, bound = d.get("metric"), ctx.org.program.metric.bound
         if status == OK and (metric is None or not math.isfinite(metric)):

@@ -19,7 +19,7 @@ from typing import Any
 from .events import Event
 
 OK = "ok"
-FAILED = ("crash", "timeout", "suspect", "void")
+FAILED = ("crash", "timeout", "suspect", "void", "lost")
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from ..core.run import Move
 from ..core.state import Message, RunState
 from ..core.text import clip, os_error
 from ..core.tools import Toolbox
+from ..executors._choose import ExecutorChoice, make_executor
 from ..executors.base import Executor, ExperimentResult
-from ..executors.local import LocalExecutor
 from ..meta.desk import MetaDesk
 from ._control import ControlReader
 from ._experiments import abandoned, experiment_id, experiment_spec, result_message, seed_for
@@ -68,7 +68,7 @@ class Engine:
         opened: Opened,
         *,
         brain: Brain,
-        executor: Executor | None = None,
+        executor: Executor | ExecutorChoice | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lock = opened.lock  # held: one engine per run, until run() ends or close()
@@ -79,7 +79,9 @@ class Engine:
         self.state = opened.state
         self.log = opened.log
         self.brain = brain
-        self.executor = executor or LocalExecutor(self.org.program.experiment.parallel)
+        if executor is None or isinstance(executor, ExecutorChoice):
+            executor = make_executor(self.org.program.experiment, self._choice(executor))
+        self.executor: Executor = executor
         self.clock = clock
         self.listeners: list[Callable[[Event], None]] = []
         self._tasks: dict[asyncio.Task[Any], _Turn] = {}
@@ -102,7 +104,7 @@ class Engine:
         org_path: Path | str,
         *,
         brain: Brain,
-        executor: Executor | None = None,
+        executor: Executor | ExecutorChoice | None = None,
         seed: int | None = None,
         run_id: str | None = None,
         durable: bool = True,
@@ -112,7 +114,9 @@ class Engine:
     ) -> Engine:
         """A new run of the org at `org_path`: its run_started, baselines and kickoff logged.
         `tag` names its branch (`autoresearch/<tag>` in an autoresearch folder, else
-        `orgloop/<tag>`; by default today's tag, or the run id)."""
+        `orgloop/<tag>`; by default today's tag, or the run id). `executor`: an executor, or
+        one to build by name (None: the org's `experiment.executor`); a run that is not local
+        records which in its run_started, for `resume`."""
         opened = open_new(Path(org_path), run_id=run_id, durable=durable, tag=tag)
         with releasing(opened):
             engine = cls(opened, brain=brain, executor=executor, clock=clock)
@@ -139,6 +143,7 @@ class Engine:
                         k: getattr(p.budget, k)
                         for k in ("experiments", "wall", "usd", "tokens", "gpu_seconds", "visits")
                     },
+                    **engine._recorded(executor),
                     **(extra or {}),
                 },
             )
@@ -156,10 +161,11 @@ class Engine:
         run_dir: Path | str,
         *,
         brain: Brain,
-        executor: Executor | None = None,
+        executor: Executor | ExecutorChoice | None = None,
         clock: Callable[[], float] = time.time,
     ) -> Engine:
-        """The run in `run_dir`, replayed from its log, ready to go on."""
+        """The run in `run_dir`, replayed from its log, ready to go on (on the executor its
+        run_started recorded, unless `executor` says otherwise)."""
         opened = reopen(Path(run_dir))
         with releasing(opened):
             engine = cls(opened, brain=brain, executor=executor, clock=clock)
@@ -168,6 +174,20 @@ class Engine:
             engine.emit("resumed", {})
         engine.log.commit()
         return engine
+
+    def _choice(self, given: ExecutorChoice | None) -> ExecutorChoice:
+        """`given`, filled in from what the run recorded when it started (on resume)."""
+        recorded = self.state.config.get("executor") or {}
+        name = (given.name if given else None) or recorded.get("name")
+        same = name is None or name == recorded.get("name")
+        address = (given.address if given else None) or (recorded.get("address") if same else None)
+        return ExecutorChoice(name, address)
+
+    def _recorded(self, given: Executor | ExecutorChoice | None) -> dict[str, Any]:
+        if given is not None and not isinstance(given, ExecutorChoice):
+            return {}
+        choice = self._choice(given).for_record(self.org.program.experiment)
+        return {} if choice == {"name": "local"} else {"executor": choice}
 
     # ---- events
     def emit(self, kind: str, data: dict[str, Any]) -> Event:

@@ -61,6 +61,12 @@ def parse_size(value: Any) -> int | None:
     return int(float(m.group(1)) * scale)
 
 
+def passed_through(passthrough: tuple[str, ...]) -> dict[str, str]:
+    """The values here of the org's `experiment.env` names that may reach an experiment: what a
+    driver ships to the node that runs it."""
+    return {k: v for k, v in os.environ.items() if k in passthrough and not _SECRET.search(k)}
+
+
 def scrubbed_env(passthrough: tuple[str, ...], device: Device) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOW or k in passthrough}
     env = {k: v for k, v in env.items() if not _SECRET.search(k)}

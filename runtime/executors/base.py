@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...org import Metric
+from ..core.errors import RunError
 from ..core.text import diff_lines
 
 
@@ -50,8 +51,8 @@ class ExperimentSpec:
 @dataclass(frozen=True)
 class ExperimentResult:
     status: str
-    """ok, crash, timeout, suspect (beyond the task's bound) or void (a protected file changed, or
-    code was planted for the evaluation)."""
+    """ok, crash, timeout, suspect (beyond the task's bound), void (a protected file changed, or
+    code was planted for the evaluation) or lost (the machine it ran on went away, twice)."""
     metric: float | None
     commit: str = ""
     seconds: float = 0.0
@@ -69,9 +70,13 @@ class ExperimentResult:
     """Peak memory in use on the slot's GPU (0 on CPU slots or without nvidia-smi)."""
     measured: float | None = None
     """What the protected `measured_by` function returned in the experiment's process."""
+    attempts: tuple[Mapping[str, Any], ...] = ()
+    """Earlier tries of this same experiment that gave no result (a Ray node lost under it:
+    status `lost`, reason), before the try this result is from."""
 
     def to_event(self) -> dict[str, Any]:
         added, removed = diff_lines(self.diff)
+        extra = {"attempts": [dict(a) for a in self.attempts]} if self.attempts else {}
         return {
             "status": self.status,
             "metric": self.metric,
@@ -87,7 +92,13 @@ class ExperimentResult:
             "isolation": dict(self.isolation),
             "measured": self.measured,
             "lines": {"added": added, "removed": removed},
+            **extra,
         }
+
+
+class ExecutorChoiceError(RunError):
+    """The chosen executor cannot be built (an unknown name, Ray missing, no cluster), so the
+    run cannot start; the message says which setting to fix."""
 
 
 class Executor(Protocol):
@@ -96,4 +107,4 @@ class Executor(Protocol):
     async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult: ...
 
 
-__all__ = ["Executor", "ExperimentResult", "ExperimentSpec"]
+__all__ = ["Executor", "ExecutorChoiceError", "ExperimentResult", "ExperimentSpec"]

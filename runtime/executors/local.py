@@ -28,7 +28,7 @@ from ..core.git import GitError
 from ..core.text import os_error
 from ._judge import hash_files, importable_files, judge, tampered
 from ._measure import returned
-from ._tree import Snapshot, materialize, prepare
+from ._tree import Prepared, Snapshot, materialize, prepare
 from .base import ExperimentResult, ExperimentSpec
 from .sandbox import Device, ProcessSpec, Sandbox, detect_slots
 
@@ -95,20 +95,26 @@ class LocalExecutor:
         self.slots = len(self.devices)
 
     async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult:
-        try:
-            prepared = await asyncio.to_thread(prepare, spec)
-        except (GitError, OSError) as e:
-            if disk_trouble(e):  # the machine's fault, not the change's: the run stops
-                raise
-            if _out_of_space(spec.workdir):
-                raise _full(spec.workdir) from e
-            why = os_error(e) if isinstance(e, OSError) else str(e)
-            return ExperimentResult(
-                "crash", None, reason=f"could not prepare the experiment: {why}"
-            )
+        prepared = await prepare_or_fail(spec)
+        if isinstance(prepared, ExperimentResult):
+            return prepared
         device = self.devices[slot % len(self.devices)]
         result = await measure(spec, prepared.snapshot, device, self.sandbox)
         return replace(result, commit=prepared.commit, diff=prepared.diff)
+
+
+async def prepare_or_fail(spec: ExperimentSpec) -> Prepared | ExperimentResult:
+    """The driver's part of any executor: the experiment's commit and files, or the `crash`
+    result of a change git could not make. A disk that refuses the writes raises OSError."""
+    try:
+        return await asyncio.to_thread(prepare, spec)
+    except (GitError, OSError) as e:
+        if disk_trouble(e):  # the machine's fault, not the change's: the run stops
+            raise
+        if _out_of_space(spec.workdir):
+            raise _full(spec.workdir) from e
+        why = os_error(e) if isinstance(e, OSError) else str(e)
+        return ExperimentResult("crash", None, reason=f"could not prepare the experiment: {why}")
 
 
 async def measure(

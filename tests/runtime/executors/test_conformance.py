@@ -5,7 +5,8 @@ and `slots` experiments run at once without crossing.
 The task is a tiny repository whose train.py says what to do with two constants: MODE (ok, crash,
 timeout, tamper) and VALUE (the metric it prints). A process-running executor runs it for real;
 the instant executor scores the same files with a model of that script (`instant_outcome`). A new
-executor joins by adding a factory to EXECUTORS.
+executor joins by adding a factory to EXECUTORS; the Ray executor runs on a real two-node local
+cluster (the `ray_cluster` fixture), where the same experiments travel to a node as data.
 """
 
 from __future__ import annotations
@@ -59,15 +60,24 @@ def instant_outcome(files: dict[str, str]) -> tuple[str, float | None]:
     return status, float(value.group(1)) if status == "ok" else None
 
 
+def _ray(slots: int) -> Executor:
+    from orgloop.runtime.executors.ray import RayExecutor
+
+    return RayExecutor(slots)  # on the cluster this process joined (the ray_cluster fixture)
+
+
 EXECUTORS: dict[str, Callable[[int], Executor]] = {
     "local": lambda slots: LocalExecutor(slots),
     "instant": lambda slots: InstantExecutor(instant_outcome, slots=slots),
+    "ray": _ray,
 }
-RUNS_PROCESSES = {"local"}
+RUNS_PROCESSES = {"local", "ray"}
 
 
 @pytest.fixture(params=sorted(EXECUTORS))
 def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")  # two real nodes, started once for this module
     return str(request.param)
 
 
