@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pytest
 
 from orgloop.runtime.brains import default_brain_name, make_brain
 from orgloop.runtime.brains.anthropic_brain import LOCAL_KEY, STREAM_OVER, AnthropicBrain
+from orgloop.runtime.brains.pricing import price
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.core.state import RunState
@@ -525,3 +527,80 @@ async def test_the_progress_line_and_the_report_say_what_the_night_was(tmp_path:
         assert re.search(rf"\| {role} \| \d+ \| [\d,]+ \| \$\d+\.\d{{4}} \| \d+\.\d%", md), role
     assert "- Replies cut off at their token limit: 3 (none of their tool calls ran)" in md
     assert report.state.by_role["pi"].usd > 0
+
+
+# ---- model settings and the cache's lifetime
+def first_requests(n: Night, role: str) -> list[dict[str, Any]]:
+    bodies = [r.body for r in n.server.requests]
+    return [b for b in bodies if read_turn(b).role == role and read_turn(b).step == 0]
+
+
+def system_ttls(body: dict[str, Any]) -> set[str]:
+    return {b["cache_control"].get("ttl", "5m") for b in body["system"]}
+
+
+async def test_a_roles_effort_and_thinking_reach_its_requests(tmp_path: Path) -> None:
+    roles = {"pi": {"effort": "low", "thinking": 2048}, "engineer": {"thinking": "adaptive"}}
+    with night(org(tmp_path, roles=roles), max_tokens=4096) as n:
+        await until(n)
+    pi, engineer, critic = (first_requests(n, r)[0] for r in ("pi", "engineer", "critic"))
+    assert pi["output_config"] == {"effort": "low"}
+    assert pi["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert pi["max_tokens"] == 4096 + 2048  # thinking counts against the limit
+    assert engineer["thinking"] == {"type": "adaptive"} and "output_config" not in engineer
+    assert "thinking" not in critic and "output_config" not in critic
+    assert n.state.finished and len(n.state.candidates()) == 2
+
+
+async def test_the_cache_lives_an_hour_when_an_experiment_may_outlast_five_minutes(
+    tmp_path: Path,
+) -> None:
+    with night(org(tmp_path, experiment={"timeout": "10m"})) as n:
+        await until(n)
+    for body in (r.body for r in n.server.requests):
+        assert system_ttls(body) == {"1h"}
+        newest = body["messages"][-1]["content"][-1]["cache_control"]
+        assert newest == {"type": "ephemeral"}  # the next call of the turn, seconds away
+    calls = n.events("llm_call")
+    assert sum(c["cache_write_1h"] for c in calls) > 0
+    first = calls[0]  # priced at the one-hour rate: 2x input, not 1.25x
+    p = price(first["model"])
+    five = first["cache_write"] - first["cache_write_1h"]
+    expected = (
+        first["input_tokens"] * p.input
+        + first["output_tokens"] * p.output
+        + five * p.write_5m()
+        + first["cache_write_1h"] * p.write_1h()
+        + first["cache_read"] * p.read()
+    ) / 1e6
+    assert first["usd"] == pytest.approx(expected, rel=1e-6) and first["cache_write_1h"] > 0
+
+
+async def test_turns_further_apart_than_five_minutes_write_for_an_hour(tmp_path: Path) -> None:
+    with night(org(tmp_path), experiment_seconds=6 * MINUTE) as n:
+        await until(n)
+    critic = [system_ttls(b) for b in first_requests(n, "critic")]
+    assert critic[0] == {"5m"} and critic[-1] == {"1h"}  # once a gap was measured
+    assert n.state.turn_gaps["critic"] > 5 * MINUTE
+
+
+async def test_brain_cache_ttl_forces_the_lifetime(tmp_path: Path) -> None:
+    root = org(tmp_path, experiment={"timeout": "10m"}, brain={"cache_ttl": "5m"})
+    with night(root) as n:
+        await until(n)
+    assert all(system_ttls(r.body) == {"5m"} for r in n.server.requests)
+    assert sum(c["cache_write_1h"] for c in n.events("llm_call")) == 0
+
+
+async def test_json_lines_carry_the_cost_of_each_role_and_its_cache_share(tmp_path: Path) -> None:
+    out = io.StringIO()
+    with night(org(tmp_path)) as n:
+        n.engine.listeners.append(Progress(json_lines=True, file=out))
+        await until(n)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    (finished,) = [e["data"] for e in lines if e["kind"] == "run_finished"]
+    roles = finished["by_role"]
+    assert set(roles) == {"pi", "engineer", "critic", "reviewer", "meta"}
+    assert sum(r["usd"] for r in roles.values()) == pytest.approx(finished["usd"], abs=1e-3)
+    assert all(0 < r["cache_share"] < 1 and r["calls"] > 0 for r in roles.values())
+    assert finished["turns_undone"] == 0 and finished["replies_cut"] == 0
