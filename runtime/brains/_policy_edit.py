@@ -31,9 +31,12 @@ ENGINEERS = ("mutate", "tpe", "random")
 def offline_proposal(ctx: TurnContext) -> Proposal | None:
     """The offline meta policy's edit, or None when the evidence supports none.
 
-    In order of preference: narrow the engineer's range around a value kept in this window, drop
-    a knob tried `min_trials` times that never helped, and make the PI change course sooner after
-    a window without a keep (or stay longer after repeated wins of one knob).
+    For an engineer that changes one knob at a time (`kind: mutate`), in order of preference:
+    narrow the engineer's range around a value kept in this window, drop a knob tried
+    `min_trials` times that never helped, and make the PI change course sooner after a window
+    without a keep (or stay longer after repeated wins of one knob). For one that sets every
+    knob at once (`tpe`, `random`): narrow the whole space around the incumbent after a keep in
+    the window, and nothing else.
     An edit identical to one the run already reverted is never proposed again.
     """
     for path, old, new, why in _candidates(ctx):
@@ -54,7 +57,12 @@ def _candidates(ctx: TurnContext) -> Iterator[tuple[str, str, str, str]]:
     epath = org.role_file(engineer) if engineer else None
     text = _read(ctx, epath) if epath else None
     if engineer and epath and text is not None and engineer.policy.kind != "mutate":
+        # An engineer that sets every knob at once puts every knob in every change and ignores
+        # the PI's "Change KNOB" directions: a knob's tries and the PI's patience say nothing
+        # about it (such an edit would only be a no-op on trial), so re-centring its space on
+        # what won is the one edit the evidence supports.
         yield from _around_incumbent(ctx, epath, text, space, window, before)
+        return
     if engineer and epath and text is not None:
         wins = [(e, k, v) for e, k, v in changes if e.decision == "keep" and k in space]
         for e, knob, value in reversed([w for w in wins if w[0].id in window]):

@@ -5,10 +5,11 @@ not match the editable file (`space.effective_space`).
 Each turn rebuilds an Optuna study from the run's state, in experiment order: every candidate and
 baseline with an outcome is a finished trial (its parameters read from the file it ran, its value
 the metric; a crash is a failed trial), and every candidate sent and not back yet is a running one,
-which TPE's constant liar steers away from. The sampler is seeded from the turn's seed. Nothing is
-kept between turns, so the same state gives the same proposals: a resumed run proposes what the
-first session would have. A proposal sets every knob of the space at once (a joint change), each
-constant edited where it stands in the incumbent's file.
+which TPE's constant liar steers away from; `multivariate: true` models the knobs jointly
+(Optuna's multivariate TPE) rather than one by one. The sampler is seeded from the turn's seed.
+Nothing is kept between turns, so the same state gives the same proposals: a resumed run proposes
+what the first session would have. A proposal sets every knob of the space at once (a joint
+change), each constant edited where it stands in the incumbent's file.
 
 The same policy serves two places: an engineer that receives a `direction` sends one experiment
 per message; a searcher that receives the `result`s itself (a classic HPO loop, `orgloop batch
@@ -133,7 +134,14 @@ class Sampler:
     """A study rebuilt from `trials` over `space`, asked for one proposal at a time."""
 
     def __init__(
-        self, kind: str, space: Mapping[str, Any], past: list[Trial], seed: int, goal: str
+        self,
+        kind: str,
+        space: Mapping[str, Any],
+        past: list[Trial],
+        seed: int,
+        goal: str,
+        *,
+        multivariate: bool = False,
     ) -> None:
         import optuna
         from optuna.trial import TrialState, create_trial
@@ -143,7 +151,13 @@ class Sampler:
         with warnings.catch_warnings():  # constant_liar is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler: optuna.samplers.BaseSampler = (
-                optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP, constant_liar=True)
+                optuna.samplers.TPESampler(
+                    seed=seed,
+                    n_startup_trials=STARTUP,
+                    constant_liar=True,
+                    multivariate=multivariate,
+                    warn_independent_sampling=False,  # a knob outside a narrowed space is normal
+                )
                 if kind == "tpe"
                 else optuna.samplers.RandomSampler(seed=seed)
             )
@@ -240,7 +254,14 @@ def search(ctx: TurnContext, kind: str) -> None:
             ctx.call("send", kind="question", body=f"Cannot act on this: {why}")
         return
     past = trials(ctx.state, target, ctx.file_at)
-    sampler = Sampler(kind, space, past, seed_of(ctx.seed), ctx.org.program.metric.goal)
+    sampler = Sampler(
+        kind,
+        space,
+        past,
+        seed_of(ctx.seed),
+        ctx.org.program.metric.goal,
+        multivariate=bool(policy.get("multivariate", False)),
+    )
     for _ in range(count):
         if not _propose(ctx, sampler, target, text, space):
             if ctx.role.receivers("question"):

@@ -50,8 +50,9 @@ def test_an_offline_run_commits_a_meta_edit_with_its_evidence(
     assert f"gen {edit['generation']}" in text and commit[:7] in text
 
 
-def _meta_turn(tmp_path: Path, changes: list[str]) -> str:
-    """The offline meta's rationale after a window of discarded `changes` from one incumbent."""
+def _meta_turn(tmp_path: Path, changes: list[str], engineer: str = "mutate") -> str:
+    """The offline meta's rationale after a window of discarded `changes` from one incumbent,
+    with an engineer of policy kind `engineer`."""
     from orgloop.org import load_org
     from orgloop.runtime.brains._policy_edit import offline_proposal
     from orgloop.runtime.brains.base import TurnContext
@@ -60,6 +61,8 @@ def _meta_turn(tmp_path: Path, changes: list[str]) -> str:
     from orgloop.runtime.testing import RecordingRun
 
     root = init_org(tmp_path / "org")
+    path = root / "roles" / "engineer.md"
+    path.write_text(path.read_text().replace("kind: tpe", f"kind: {engineer}"))
     org = load_org(root)
     run, head = RecordingRun(org), Git(root).head()
     run.emit("run_started", {"run_id": "r", "branch": "b", "base": head})
@@ -85,3 +88,13 @@ def test_a_change_run_twice_from_one_incumbent_counts_as_one_try(tmp_path: Path)
     assert "INIT_SCALE was tried" not in twice
     two = _meta_turn(tmp_path / "b", ["INIT_SCALE 1.0 -> 3", "INIT_SCALE 1.0 -> 0.5"])
     assert "INIT_SCALE was tried 2 times (e2, e3) and never kept" in two
+
+
+def test_a_joint_change_engineer_gets_no_edit_from_a_window_without_a_keep(tmp_path: Path) -> None:
+    """A TPE engineer changes every knob each time and ignores the PI's knob directions: a knob's
+    record of discards and the PI's patience say nothing about it, so the meta proposes neither
+    (a no-op on trial), where a one-knob engineer gets both from the same window."""
+    window = ["INIT_SCALE 1.0 -> 3, LR 0.003 -> 0.01", "INIT_SCALE 1.0 -> 0.5, LR 0.003 -> 0.02"]
+    assert _meta_turn(tmp_path / "tpe", window, engineer="tpe") == ""
+    one_knob = _meta_turn(tmp_path / "mutate", window, engineer="mutate")
+    assert "tried 2 times (e2, e3) and never kept" in one_knob

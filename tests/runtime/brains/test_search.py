@@ -59,6 +59,18 @@ def test_the_same_trials_and_seed_give_the_same_proposals() -> None:
         assert 0.0003 <= p["LR"] <= 0.03 and p["HIDDEN"] in (64, 128, 256) and 1 <= p["LAYERS"] <= 3
 
 
+def test_multivariate_tpe_models_the_knobs_jointly_and_stays_reproducible() -> None:
+    """`multivariate: true` proposes from the joint model (other proposals than the independent
+    one once past the random start-up trials), and the same trials and seed still give the same."""
+    knobs = [{"LR": 0.001 * (i + 1), "HIDDEN": (64, 128, 256)[i % 3], "LAYERS": 1 + i % 3}
+             for i in range(8)]  # fmt: skip
+    past = [Trial({**k, "ACT": "relu"}, 2.0 - i / 10) for i, k in enumerate(knobs)]
+    joint = [Sampler("tpe", SPACE, past, 3, "minimize", multivariate=True).ask() for _ in "ab"]
+    apart = Sampler("tpe", SPACE, past, 3, "minimize").ask()
+    assert joint[0] == joint[1] and joint[0] != apart
+    assert 0.0003 <= joint[0]["LR"] <= 0.03 and joint[0]["HIDDEN"] in (64, 128, 256)
+
+
 def test_a_value_outside_the_space_leaves_only_that_knob_out_of_its_trial() -> None:
     past = [Trial({"LR": 0.5, "HIDDEN": 128, "ACT": "gelu"}, 1.0)]  # LR and ACT out of range
     study = Sampler("tpe", SPACE, past, 0, "minimize").study
