@@ -440,3 +440,11 @@ def test_prompt_does_not_grow_with_the_run(tmp_path: Path) -> None:
     for role in ("pi", "engineer", "critic", "reviewer", "meta"):
         small, large = (estimate_tokens(bench.first_request(org, role, n)) for n in (10, 1000))
         assert large - small < 100, role  # a few more digits in experiment ids, nothing more
+
+
+async def test_connecting_waits_seconds_while_an_answer_may_take_minutes() -> None:
+    brain = AnthropicBrain(api_key=KEY, base_url="http://127.0.0.1:9")
+    async with brain._client() as client:
+        timeout = client.timeout
+    assert not isinstance(timeout, float | int | None)
+    assert (timeout.connect, timeout.read) == (10.0, 600.0)
