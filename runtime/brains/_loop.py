@@ -88,7 +88,7 @@ class _Turn:
             retried=not self.refused,
         )
         if self.refused:
-            undone(self.ctx, "the model refused twice", force=True)
+            undone(self.ctx, "the model refused twice")  # after its duty was done: nothing lost
             return False
         self.refused = True
         return True

@@ -137,7 +137,9 @@ class IncumbentFiles(Mapping[str, str]):
 @dataclass
 class Toolbox:
     """One turn's tools. `sent`, `decisions`, `notes` and `edits` are what the turn produced;
-    `base` is the incumbent when the turn started, the version its org edits were made against.
+    `base` is the incumbent when the turn started: what its prompt shows, what its reads and edits
+    see (a keep committed meanwhile does not move the files under a turn that was told it need not
+    read them), and the version its org edits and experiments were made against.
     It reaches the run only through `run` (see `run.Run`): reads, and `tool_call` and `llm_call`
     events."""
 
@@ -168,7 +170,7 @@ class Toolbox:
         return [{"name": n, **SCHEMAS[n]} for n in SCHEMAS if n in self.allowed]
 
     def _read_incumbent(self, path: str) -> str | None:
-        return self.run.workspace.read(self.run.state.incumbent, path)
+        return self.run.workspace.read(self.base, path)
 
     def read_at(self, commit: str, path: str) -> str | None:
         """`path` at a commit of the run, for an in-process brain that reads what an experiment
@@ -179,7 +181,7 @@ class Toolbox:
         return self.run.workspace.read(commit, clean)
 
     def _list_incumbent(self) -> list[str]:
-        return self.run.workspace.list(self.run.state.incumbent)
+        return self.run.workspace.list(self.base)
 
     def incumbent_files(self) -> Mapping[str, str]:
         """The experiment's editable files at the incumbent commit, sorted by path, for a role
@@ -194,7 +196,7 @@ class Toolbox:
         if "edit_file" not in self.allowed or editable != org.program.experiment.editable:
             self._incumbent = {}
             return self._incumbent
-        commit = self.run.state.incumbent
+        commit = self.base
         protected = rules.protected(org)
         listed = self.run.workspace.list(commit)
         paths = [p for p in listed if matches(p, editable) and not matches(p, protected)]
@@ -393,7 +395,7 @@ class Toolbox:
             return ToolResult(False, refusal)
         data = dict(data or {})
         if org.roles[to].kind == "sandbox":
-            data.update(files=dict(self.edits), base=state.incumbent)
+            data.update(files=dict(self.edits), base=self.base)
             if not self.edits:
                 return ToolResult(False, "no edits to test: use edit_file before sending")
             repeat = rules.refuse_repeat(org, state, data["base"], data["files"], self.sent, others)

@@ -224,14 +224,16 @@ def test_aliases_are_current_sdk_models() -> None:
 
 
 def test_prices_follow_families_and_unknown_models_cost_the_most() -> None:
-    assert price("claude-sonnet-5-5") == PRICES["claude-sonnet-5"]
+    assert price("claude-sonnet-5-5") == PRICES["claude-sonnet-5-5"]
+    assert price("claude-sonnet-5-1") == PRICES["claude-sonnet-5"]
     assert price("claude-opus-5-5") == PRICES["claude-opus-5-5"]
     assert price("claude-opus-5") == PRICES["claude-opus-5"]
     assert price("gpt-9") == UNKNOWN
     assert all(UNKNOWN.output >= p.output for p in PRICES.values())
     one = cost("claude-sonnet-5-5", input_tokens=1_000_000)
     assert cost("claude-sonnet-5-5", cache_write=1_000_000) == pytest.approx(1.25 * one)
-    assert cost("claude-sonnet-5-5", cache_read=1_000_000) == pytest.approx(0.1 * one)
+    assert cost("claude-sonnet-5-5", cache_read=1_000_000) == pytest.approx(0.05 * one)
+    assert cost("claude-sonnet-5", cache_read=1_000_000) == pytest.approx(0.1 * one)
 
 
 # ---- a run

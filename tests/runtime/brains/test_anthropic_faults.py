@@ -385,6 +385,21 @@ async def test_a_refusal_after_an_answer_is_asked_once_more_too(tmp_path: Path) 
     assert n.state.finished and len(n.state.candidates()) == 2
 
 
+async def test_refusals_after_the_duty_is_done_lose_nothing(tmp_path: Path) -> None:
+    def critic_sends_then_refuses(body: dict[str, Any]) -> Reply:
+        t = read_turn(body)
+        if t.role == "critic" and t.step > 0:
+            return Reply([], "refusal", {"type": "refusal", "category": "cyber"})
+        return tinylm_model(body)
+
+    with night(org(tmp_path), critic_sends_then_refuses) as n:
+        await until(n)
+    assert [r["retried"] for r in n.events("refusal")][:2] == [True, False]
+    assert not n.events("turn_undone")  # its `checked` went out: the turn did its duty
+    assert n.state.finished and len(n.state.candidates()) == 2
+    assert sum(1 for e in n.state.experiments.values() if e.decision) == 2
+
+
 def engineer_repeats(body: dict[str, Any]) -> Reply:
     """tinylm's script, with an engineer that sends the baseline's LR again, every time."""
     t = read_turn(body)

@@ -99,3 +99,26 @@ def test_sending_a_change_the_run_has_measured_names_it_and_its_score(run: Recor
         "edit_file", {"path": "train.py", "content": text.replace("LR = 0.003", "LR = 0.02")}
     )
     assert other.call("send", {"kind": "experiment", "body": "LR 0.003 -> 0.02"}).ok
+
+
+def test_a_keep_during_a_turn_leaves_the_files_it_shows_and_edits_as_they_were(
+    run: RecordingRun,
+) -> None:
+    engineer = box(run, "engineer")
+    before = engineer.incumbent_files()["train.py"]  # what its prompt shows
+    # the PI keeps another change while the engineer's turn is under way
+    kept = before.replace("HIDDEN = 128", "HIDDEN = 256")
+    commit = Git(run.org.root).commit_files(run.state.incumbent, {"train.py": kept}, "keep e4")
+    run.emit("experiment_started", {"id": "e4", "turn": "t0", "message": "m0", "base": ""})
+    run.emit("experiment_finished", {"id": "e4", "status": "ok", "metric": 1.0, "commit": commit})
+    run.emit("decision", {"experiment": "e4", "verdict": "keep", "commit": commit})
+    assert run.state.incumbent == commit != engineer.base
+    assert engineer.call("read_file", {"path": "train.py"}).value == before
+    edit = engineer.call(
+        "edit_file", {"path": "train.py", "old_string": "LR = 0.003", "new_string": "LR = 0.01"}
+    )
+    assert edit.ok and "HIDDEN = 128" in engineer.edits["train.py"]
+    assert engineer.call("send", {"kind": "experiment", "body": "LR 0.003 -> 0.01"}).ok
+    assert engineer.sent[0]["data"]["base"] == engineer.base  # tested where it was written
+    # the next turn sees the keep
+    assert "HIDDEN = 256" in box(run, "engineer").call("read_file", {"path": "train.py"}).value
