@@ -146,7 +146,7 @@ class RayExecutor:
     def _options(self) -> dict[str, Any]:
         need = dict(self.need)
         return {
-            "num_cpus": need.pop("CPU", 0.0 if "GPU" in need else 1.0),
+            "num_cpus": need.pop("CPU", 1.0),
             "num_gpus": need.pop("GPU", 0.0),
             "resources": need,
             "max_retries": 0,  # a lost try is retried here, where it is recorded

@@ -33,16 +33,19 @@ RAY_NODE_CPUS = 2
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     """A real two-node Ray cluster on this machine (a head and one worker node, two CPUs
-    each), joined by this process; one per test module, since one takes seconds to start."""
+    each), joined by this process; one per test module, since one takes seconds to start. The
+    nodes' environment holds a secret (NODE_SECRET_TOKEN) that no experiment may see."""
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": RAY_NODE_CPUS, "include_dashboard": False},
-    )
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # what the nodes' own environment holds
+        mp.setenv("NODE_SECRET_TOKEN", "s3cret-probe")
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": RAY_NODE_CPUS, "include_dashboard": False},
+        )
         cluster.add_node(num_cpus=RAY_NODE_CPUS)
+    try:
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
         _warm(ray, 2 * RAY_NODE_CPUS)

@@ -149,6 +149,66 @@ def test_kill_9_of_the_engine_then_resume_on_the_cluster(cluster: Any, tmp_path:
     assert Git(root).head("orgloop/k")
 
 
+HOSTILE = """\
+import os, subprocess, time
+subprocess.Popen(["sleep", "{marker}"], start_new_session=True)  # a child that runs away
+print("env:", sorted(os.environ), flush=True)
+print("secret" if "s3cret-probe" in str(os.environ) else "no secret", flush=True)
+time.sleep(120)
+"""
+
+
+def _running(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().decode():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_hostile_experiment_is_contained_on_its_node(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orgloop.runtime.executors.ray import RayExecutor
+
+    monkeypatch.setenv("PROBE_API_KEY", "s3cret-probe")  # asked for by the org: still not sent
+    marker = f"{300 + os.getpid() % 1000}.{os.getpid()}"
+    root = tmp_path / "org"
+    root.mkdir()
+    (root / "train.py").write_text("print('base')\n")
+    git = Git(root)
+    git.init()
+    spec = ExperimentSpec(
+        id="hostile",
+        repo=root,
+        base=git.commit_all("base"),
+        files={"train.py": HOSTILE.format(marker=marker)},
+        command="python train.py",
+        metric=Metric("val_bpb", "minimize"),
+        timeout=4,
+        workdir=tmp_path / "runs" / "hostile",
+        env=("PROBE_API_KEY",),
+        commit_date="1700000000 +0000",
+    )
+
+    @ray.remote(num_cpus=0)
+    def node_env(name: str) -> str | None:
+        return os.environ.get(name)
+
+    assert ray.get(node_env.remote("NODE_SECRET_TOKEN")) == "s3cret-probe"  # there to be found
+    result = asyncio.run(RayExecutor(1).run(spec, 0))
+    assert result.status == "timeout", result.reason
+    log = (spec.workdir / "log.txt").read_text()
+    assert "no secret" in log and "PROBE_API_KEY" not in log
+    deadline = time.monotonic() + 10
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(marker), "the experiment's child outlived its timeout"
+
+
 HANG = """\
 import time
 time.sleep(6)
