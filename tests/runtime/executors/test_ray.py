@@ -27,6 +27,7 @@ from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.executors import ExecutorChoice, ExperimentSpec, LocalExecutor
+from orgloop.runtime.executors._procs import TAG
 
 from _orgs import set_frontmatter, small_org
 
@@ -106,30 +107,84 @@ def _in_flight(log: Path) -> bool:
     return len(started) >= 2 and bool(started - finished)
 
 
+def _tagged_under(roots: list[int]) -> dict[int, int]:
+    """Sandboxed processes (their environment carries the sandbox's tag) under `roots`, the
+    nodes' raylets: pid -> start time."""
+    parents: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            parents[int(entry.name)], starts[int(entry.name)] = int(fields[1]), int(fields[19])
+    found, frontier = set(), list(roots)
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in found:
+                found.add(child)
+                frontier.append(child)
+    out = {}
+    for pid in found:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(item.startswith(TAG.encode() + b"=") for item in environ):
+            out[pid] = starts[pid]
+    return out
+
+
+def _alive(procs: dict[int, int]) -> list[int]:
+    out = []
+    for pid, start in procs.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[19]) == start:
+            out.append(pid)
+    return out
+
+
 def test_kill_9_of_the_engine_then_resume_on_the_cluster(cluster: Any, tmp_path: Path) -> None:
     root = small_org(tmp_path / "org", experiments=2, baseline_runs=1)
     orgloop = str(Path(sys.executable).with_name("orgloop"))
     address = ["--ray-address", cluster.address]
+    raylets = [
+        info.process.pid
+        for node in cluster.list_all_nodes()
+        for info in node.all_processes["raylet"]
+    ]
     proc = subprocess.Popen(
         [orgloop, "run", str(root), "--executor", "ray", *address, "--tag", "k"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, "TINYLM_BUDGET": "0.1"},  # seconds of training: time to be caught
     )
     runs = root / ".orgloop" / "runs"
     deadline = time.monotonic() + 90
-    log = None
+    log, running = None, {}
     while proc.poll() is None and time.monotonic() < deadline:
         logs = sorted(runs.glob("*/events.jsonl")) if runs.exists() else []
-        if logs and _in_flight(logs[0]):
+        if logs and _in_flight(logs[0]) and (running := _tagged_under(raylets)):
             log = logs[0]
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert log is not None, "no experiment was in flight before the run ended"
+    assert log is not None, "no experiment was running on the cluster before the run ended"
     before = read_events(log)
     assert before[-1].kind != "run_finished"
+    deadline = time.monotonic() + 30
+    while _alive(running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(running), "an experiment ran on after its driver was killed"
 
     resumed = subprocess.run(
         [orgloop, "resume", str(log.parent)], capture_output=True, text=True, timeout=180
