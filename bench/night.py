@@ -7,7 +7,7 @@ it plays every role (`tinylm_model`) and fails on a scripted timeline (`NIGHT`, 
 529 lasting half an hour, 429 with retry-after, dropped connections, replies cut at max_tokens mid
 tool_use, refusals, pause_turn, bodies that are not JSON, a hang after the headers, a 401 and a
 403. Experiments are `InstantExecutor`s scoring train.py with `toy_score`, each taking
-`--minutes` (default 4) of virtual time. Engine, brain, server and executor share one
+`--minutes` (default 3.5) of virtual time. Engine, brain, server and executor share one
 `VirtualClock`, so the night passes in well under a minute of real time.
 
 A 401 or 403 pauses the run at once (waiting would not cure it); the bench then plays the person
@@ -440,7 +440,7 @@ def _figures(n: Night, root: Path) -> Iterable[str]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=80)
-    parser.add_argument("--minutes", type=float, default=4.0, help="virtual minutes each")
+    parser.add_argument("--minutes", type=float, default=3.5, help="virtual minutes each")
     parser.add_argument("--hours", type=float, default=8.0, help="the wall budget")
     parser.add_argument("--keep", type=Path, help="make the org here and keep it")
     args = parser.parse_args(argv)
