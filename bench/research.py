@@ -4,7 +4,7 @@ Every arm runs through `orgloop batch` on the same sandbox (LocalExecutor), task
 seeds — three baseline runs, BENCH_EXPERIMENTS candidates (default 20), then the confirmation
 reruns every run makes before it ends (the best and the baseline on three fresh seeds):
 
-1. org + meta: the built-in org (`orgloop init`: TPE engineer, paired meta trials);
+1. org + meta: the built-in org (`orgloop init`: multivariate TPE engineer, paired meta trials);
 2. org, no meta: the same org with roles/meta.md removed;
 3. TPE: `--vs tpe`, Optuna's TPE sampler alone over the engineer's space;
 4. random: `--vs random`, Optuna's random sampler over it.

@@ -6,7 +6,10 @@ Each turn rebuilds an Optuna study from the run's state, in experiment order: ev
 baseline with an outcome is a finished trial (its parameters read from the file it ran, its value
 the metric; a crash is a failed trial), and every candidate sent and not back yet is a running one,
 which TPE's constant liar steers away from; `multivariate: true` models the knobs jointly
-(Optuna's multivariate TPE) rather than one by one. The sampler is seeded from the turn's seed.
+(Optuna's multivariate TPE) rather than one by one. A trial that ran a value outside the space
+(it was narrowed since) still counts with every knob: the study models the space grown to hold
+what was measured, and each proposal is moved back inside the space. The sampler is seeded from
+the turn's seed.
 Nothing is kept between turns, so the same state gives the same proposals: a resumed run proposes
 what the first session would have. A proposal sets every knob of the space at once (a joint
 change), each constant edited where it stands in the incumbent's file.
@@ -83,6 +86,64 @@ def distributions(space: Mapping[str, Any]) -> dict[str, BaseDistribution]:
     return out
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def widened(
+    dists: Mapping[str, BaseDistribution], past: list[Trial]
+) -> dict[str, BaseDistribution]:
+    """`dists` grown to hold every value of the same kind that `past` ran: a range stretched to
+    the values measured beyond it, a choice list with the values measured outside it added.
+
+    After a space is narrowed (the meta's edit), the trials outside the new box still tell the
+    model what they scored with every knob; without this they would lose the knobs they ran
+    outside it, and multivariate TPE, which models only the knobs every trial has, would fall
+    back to sampling most knobs one by one."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, BaseDistribution] = {}
+    for name, dist in dists.items():
+        values = [t.params[name] for t in past if name in t.params]
+        if isinstance(dist, CategoricalDistribution):
+            extra = [
+                v
+                for v in values
+                if isinstance(v, str | int | float | bool)
+                and not any(type(v) is type(c) and v == c for c in dist.choices)
+            ]
+            out[name] = CategoricalDistribution([*dist.choices, *dict.fromkeys(extra)])
+        elif isinstance(dist, IntDistribution):
+            ints = [int(v) for v in values if _number(v) and v == int(v)]
+            out[name] = IntDistribution(min([dist.low, *ints]), max([dist.high, *ints]))
+        elif isinstance(dist, FloatDistribution):
+            nums = [float(v) for v in values if _number(v) and (not dist.log or v > 0)]
+            low, high = min([dist.low, *nums]), max([dist.high, *nums])
+            out[name] = FloatDistribution(low, high, log=dist.log)
+        else:
+            out[name] = dist
+    return out
+
+
+def project(dist: BaseDistribution, value: Any) -> Any:
+    """`value` moved into `dist`: a number clipped to its range, a choice outside the list
+    replaced by the nearest numeric choice (or the first one)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        choices = list(dist.choices)
+        if any(type(value) is type(c) and value == c for c in choices):
+            return value
+        numeric = [float(c) for c in choices if isinstance(c, int | float) and _number(c)]
+        if _number(value) and numeric:
+            i = min(range(len(numeric)), key=lambda j: abs(numeric[j] - float(value)))
+            return [c for c in choices if isinstance(c, int | float) and _number(c)][i]
+        return choices[0]
+    low, high = getattr(dist, "low"), getattr(dist, "high")  # noqa: B009 - both number kinds
+    clipped = min(high, max(low, value))
+    return round(clipped) if isinstance(dist, IntDistribution) else clipped
+
+
 def _inside(dist: BaseDistribution, value: Any) -> bool:
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
@@ -150,6 +211,8 @@ class Sampler:
         # outside a narrowed space in some trials), which is expected here, not a fault
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.dists = distributions(space)
+        self.model = widened(self.dists, past)
+        """What the study models: the space, grown to hold what the run measured outside it."""
         with warnings.catch_warnings():  # constant_liar is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler: optuna.samplers.BaseSampler = (
@@ -166,8 +229,8 @@ class Sampler:
             direction="maximize" if goal == "maximize" else "minimize", sampler=sampler
         )
         for t in past:
-            known = {k: v for k, v in t.params.items() if k in self.dists}
-            params = {k: v for k, v in known.items() if _inside(self.dists[k], v)}
+            known = {k: v for k, v in t.params.items() if k in self.model}
+            params = {k: v for k, v in known.items() if _inside(self.model[k], v)}
             if not params:
                 continue
             state = (
@@ -178,7 +241,7 @@ class Sampler:
             self.study.add_trial(
                 create_trial(
                     params=params,
-                    distributions={k: self.dists[k] for k in params},
+                    distributions={k: self.model[k] for k in params},
                     value=t.value if state == TrialState.COMPLETE else None,
                     state=state,
                 )
@@ -187,7 +250,9 @@ class Sampler:
     def ask(self) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optuna's experimental-feature notices
-            return dict(self.study.ask(self.dists).params)
+            asked = self.study.ask(self.model).params
+        # proposals land inside the space, however far the model's box reaches
+        return {k: project(self.dists[k], v) for k, v in asked.items()}
 
 
 def seed_of(text: str) -> int:
@@ -298,4 +363,14 @@ def _decide(ctx: TurnContext, exp: str) -> None:
     ctx.call("decide", experiment=exp, verdict="discard", reason=f"{d.get('status')}")
 
 
-__all__ = ["Sampler", "Trial", "distributions", "search", "seed_of", "trials", "written"]
+__all__ = [
+    "Sampler",
+    "Trial",
+    "distributions",
+    "project",
+    "search",
+    "seed_of",
+    "trials",
+    "widened",
+    "written",
+]

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from orgloop.runtime.brains._search import Sampler, Trial, distributions, trials, written
+from orgloop.runtime.brains._search import (
+    Sampler,
+    Trial,
+    distributions,
+    project,
+    trials,
+    widened,
+    written,
+)
 from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
@@ -71,10 +79,28 @@ def test_multivariate_tpe_models_the_knobs_jointly_and_stays_reproducible() -> N
     assert 0.0003 <= joint[0]["LR"] <= 0.03 and joint[0]["HIDDEN"] in (64, 128, 256)
 
 
-def test_a_value_outside_the_space_leaves_only_that_knob_out_of_its_trial() -> None:
-    past = [Trial({"LR": 0.5, "HIDDEN": 128, "ACT": "gelu"}, 1.0)]  # LR and ACT out of range
-    study = Sampler("tpe", SPACE, past, 0, "minimize").study
-    assert [t.params for t in study.trials] == [{"HIDDEN": 128}]
+def test_a_value_outside_the_space_still_counts_and_proposals_land_inside() -> None:
+    """A trial that ran values outside a (since narrowed) space keeps every knob in the study,
+    a value of the wrong kind is left out, and every proposal lands inside the space."""
+    past = [Trial({"LR": 0.5, "HIDDEN": 128, "ACT": "gelu", "LAYERS": "two"}, 1.0)]
+    past += [Trial({"LR": 0.4 + i / 100, "HIDDEN": 256, "ACT": "gelu"}, 1.1 + i) for i in range(6)]
+    sampler = Sampler("tpe", SPACE, past, 0, "minimize", multivariate=True)
+    assert sampler.study.trials[0].params == {"LR": 0.5, "HIDDEN": 128, "ACT": "gelu"}
+    for _ in range(10):  # the model's best lies beyond the space: proposals are moved inside
+        p = sampler.ask()
+        assert 0.0003 <= p["LR"] <= 0.03 and p["ACT"] in ("tanh", "relu")
+        assert p["HIDDEN"] in (64, 128, 256) and 1 <= p["LAYERS"] <= 3
+
+
+def test_projection_clips_numbers_and_picks_the_nearest_choice() -> None:
+    d = distributions(SPACE)
+    assert project(d["LR"], 0.5) == 0.03 and project(d["LR"], 0.001) == 0.001
+    assert project(d["LAYERS"], 7) == 3 and project(d["HIDDEN"], 100) == 128
+    assert project(d["ACT"], "gelu") == "tanh" and project(d["ACT"], "relu") == "relu"
+    wide = widened(d, [Trial({"LR": 0.5, "HIDDEN": 512, "LAYERS": 0}, 1.0)])
+    assert wide["LR"].high == 0.5 and wide["LAYERS"].low == 0  # type: ignore[attr-defined]
+    assert list(wide["HIDDEN"].choices) == [64, 128, 256, 512]  # type: ignore[attr-defined]
+    assert widened(d, []) == d
 
 
 def test_a_proposal_is_written_where_each_constant_stands() -> None:
