@@ -264,6 +264,43 @@ def test_a_hostile_experiment_is_contained_on_its_node(
     assert not _running(marker), "the experiment's child outlived its timeout"
 
 
+class _Fatal(Metric):
+    """A metric whose unpickling ends the process that reads it: the worker of every try dies
+    under the task, as when its node goes away."""
+
+    def __reduce__(self) -> Any:
+        return (os._exit, (1,))
+
+
+def test_an_experiment_lost_twice_is_recorded_lost_not_run_a_third_time(
+    cluster: Any, tmp_path: Path
+) -> None:
+    from orgloop.runtime.executors.ray import RayExecutor
+
+    root = tmp_path / "org"
+    root.mkdir()
+    (root / "train.py").write_text(HANG)
+    git = Git(root)
+    git.init()
+    spec = ExperimentSpec(
+        id="doomed",
+        repo=root,
+        base=git.commit_all("base"),
+        files={"train.py": HANG},
+        command="python train.py",
+        metric=_Fatal("val_bpb", "minimize"),
+        timeout=60,
+        workdir=tmp_path / "runs" / "doomed",
+        commit_date="1700000000 +0000",
+    )
+    result = asyncio.run(RayExecutor(1).run(spec, 0))
+    assert (result.status, result.metric) == ("lost", None)
+    assert result.reason.startswith("lost twice: "), result.reason
+    assert [a["attempt"] for a in result.attempts] == [1, 2]
+    assert result.commit  # the experiment's commit was made once, on the driver
+    assert result.to_event()["attempts"][1]["status"] == "lost"
+
+
 HANG = """\
 import time
 time.sleep(6)
