@@ -220,10 +220,15 @@ def _add_brain_flags(p: argparse.ArgumentParser) -> None:
         "--brain",
         choices=NAMES,
         default=None,
-        help="who thinks for the roles (default: anthropic when ANTHROPIC_API_KEY or "
-        "ANTHROPIC_AUTH_TOKEN is set, else offline)",
+        help="who thinks for the roles (default: anthropic when ANTHROPIC_API_KEY, "
+        "ANTHROPIC_AUTH_TOKEN or ANTHROPIC_BASE_URL is set, else offline)",
     )
-    g.add_argument("--model", default=None, help="model for roles whose model is `inherit`")
+    g.add_argument(
+        "--model",
+        default=None,
+        help="model for roles whose model is `inherit` (with ANTHROPIC_BASE_URL on a local "
+        "server: its model's name, e.g. qwen3-coder:30b)",
+    )
     g.add_argument(
         "--record",
         type=Path,
