@@ -554,6 +554,8 @@ async def arun_batch(
     taken = [str(r.folder) for r in runs if r.folder.exists()]
     if taken:
         raise BatchError(f"{out} already holds runs of this batch ({taken[0]}); choose a new out")
+    if executor is None or isinstance(executor, ExecutorChoice):  # before anything is made
+        executor = _default_executor(orgs, executor)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for o in runs:
@@ -561,8 +563,6 @@ async def arun_batch(
         if o.error:
             say(f"{o.label} seed {o.seed}: failed ({o.error})")
     live = [o for o in runs if not o.error]
-    if executor is None or isinstance(executor, ExecutorChoice):
-        executor = _default_executor([o.folder for o in live], executor)
     shared = SharedSlots(executor)
     engines = [_start(o, brain_factory, shared, say) for o in live]
     done = await asyncio.gather(

@@ -175,3 +175,14 @@ def test_no_cluster_here_says_how_to_start_one(
     assert "ray start --head" in err and "--ray-address local" in err
     assert _runs(org) == []
     assert not os.environ.get("RAY_ADDRESS")
+
+
+def test_a_batch_on_a_bad_ray_address_is_refused_before_anything_is_made(
+    org: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "batch"
+    args = ["batch", str(org), "--seeds", "1", "--out", str(out)]
+    assert main([*args, "--executor", "ray", "--ray-address", f"127.0.0.1:{_closed_port()}"]) == 2
+    assert "no Ray cluster answers at 127.0.0.1:" in capsys.readouterr().err
+    assert not out.exists()
