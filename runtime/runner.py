@@ -78,8 +78,9 @@ def _say_findings(findings: list[Finding], err: Output, command: str) -> None:
 def _brain_banner(name: str | None, progress: Progress) -> None:
     if name is None and default_brain_name() == "offline":
         progress.say(
-            "[dim]no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN set: the offline brain thinks "
-            "for every role (deterministic policies from the roles' policy blocks)[/]"
+            "[dim]no ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN or ANTHROPIC_BASE_URL set: the "
+            "offline brain thinks for every role (deterministic policies from the roles' policy "
+            "blocks)[/]"
         )
 
 
