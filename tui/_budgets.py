@@ -20,8 +20,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar
 
-from orgloop.runtime.core.state import RunState
-
 from ._caption import Caption
 from ._feed import Feed
 from ._format import count, duration
@@ -94,28 +92,9 @@ def gauges(feed: Feed, now: float | None = None) -> dict[str, Gauge]:
     duty = min(100.0, 100.0 * feed.busy_seconds / (slots * wall)) if wall > 0 else 0.0
     plural = "s" if slots != 1 else ""
     out["duty"] = Gauge(
-        f"slot duty  {duty:.0f}% of {slots} slot{plural}{_pace(s, wall)}",
-        f"duty {duty:.0f}%",
-        duty,
-        100.0,
+        f"slot duty  {duty:.0f}% of {slots} slot{plural}", f"duty {duty:.0f}%", duty, 100.0
     )
     return out
-
-
-def _pace(s: RunState, wall: float) -> str:
-    """Experiments an hour, and thinking against training: the mean agent turn and the mean
-    experiment, in seconds (what keeps the slots fed or not)."""
-    if wall <= 0 or not s.role_time:
-        return ""
-    done = sum(1 for e in s.experiments.values() if e.finished)
-    thought = s.thinking().values()
-    turns = sum(t.turns for t in thought)
-    think = sum(t.seconds for t in thought) / turns if turns else None
-    train = s.training().mean
-    return (
-        f" · {3600 * done / wall:.0f} exp/h · think {'?' if think is None else f'{think:.1f}'}s"
-        f" a turn, train {'?' if train is None else f'{train:.1f}'}s"
-    )
 
 
 def tightest(feed: Feed, now: float | None = None) -> str:

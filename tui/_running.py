@@ -18,6 +18,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.widget import Widget
 
+from orgloop.runtime.core.state import RunState
+
 from ._feed import Feed
 from ._format import STATUS_STYLE, duration, metric
 from ._gpu import GpuMemory
@@ -136,6 +138,21 @@ def render_running(
     return out
 
 
+def pace_line(s: RunState) -> str:
+    """Throughput, for the panel's title: slots busy, experiments an hour, and thinking against
+    training (each agent role's mean turn, the mean experiment); '' before an experiment ended."""
+    busy, per_hour, train = s.slots_busy(), s.per_hour(), s.training().mean
+    if busy is None or per_hour is None or train is None:
+        return ""
+    think = ", ".join(
+        f"{role} {t.mean:.1f}s" for role, t in s.thinking().items() if t.mean is not None
+    )
+    return (
+        f"slots {busy:.0%} busy · {per_hour:.0f} exp/h · thinking {think or 'none yet'}"
+        f" · training {train:.1f}s"
+    )
+
+
 def _tail(out: Text, lines: list[str], rows: int) -> None:
     for line in lines[-rows:] if rows > 0 else []:
         out.append("\n  " + line, style="dim")
@@ -159,6 +176,10 @@ class RunningPanel(Widget):
 
     def show(self, *, alive: bool, clock: float) -> None:
         self.alive, self.clock = alive, clock
+        pace = pace_line(self.feed.state)
+        title = "running" + (f" · {pace}" if pace else "")
+        if self.border_title != title:
+            self.border_title = title
         text = self._render_text()
         if text != self._text:
             grew = len(text.plain.split("\n")) != len(self._text.plain.split("\n"))

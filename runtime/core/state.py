@@ -99,10 +99,21 @@ class RoleTime:
 
     turns: int = 0
     seconds: float = 0.0
+    model_turns: int = 0
+    """Of `turns`, those that called a model (an `llm_call` event)."""
+    model_seconds: float = 0.0
 
     @property
     def mean(self) -> float | None:
         return self.seconds / self.turns if self.turns else None
+
+    @property
+    def think(self) -> float | None:
+        """The mean seconds of a turn that called a model; 0 when the role's turns call none
+        (a policy decides in no time that matters); None before any turn ended."""
+        if self.model_turns:
+            return self.model_seconds / self.model_turns
+        return 0.0 if self.turns else None
 
 
 @dataclass
@@ -117,6 +128,8 @@ class RunState:
     """Turns started and not completed in this session: turn id -> (role, message id)."""
     running_since: dict[str, float] = field(default_factory=dict)
     """When each of the `running` turns started (engine clock)."""
+    calling: set[str] = field(default_factory=set)
+    """Of the `running` turns, those that have called a model."""
     role_time: dict[str, RoleTime] = field(default_factory=dict)
     """Completed turns and their seconds, by role: thinking (agents) and training (sandboxes)."""
     slot_seconds: float = 0.0
@@ -248,6 +261,7 @@ class RunState:
         self.session_start = ev.t
         self.running.clear()  # turns of the dead session are abandoned; their messages pend
         self.running_since.clear()
+        self.calling.clear()
 
     def _on_message_sent(self, d: dict[str, Any], ev: Event) -> None:
         msg = Message(
@@ -292,6 +306,10 @@ class RunState:
             timed = self.role_time.setdefault(d["role"], RoleTime())
             timed.turns += 1
             timed.seconds += max(0.0, ev.t - since)
+            if d["turn"] in self.calling:
+                timed.model_turns += 1
+                timed.model_seconds += max(0.0, ev.t - since)
+        self.calling.discard(d["turn"])
         self.waiting.pop(d["role"], None)
         self.pending.pop(d["message"], None)
         self.role_turns[d["role"]] += 1
@@ -300,6 +318,8 @@ class RunState:
 
     def _on_llm_call(self, d: dict[str, Any], ev: Event) -> None:
         self.llm_calls += 1
+        if d.get("turn") in self.running:
+            self.calling.add(str(d["turn"]))
         self.input_tokens += (
             d.get("input_tokens", 0) + d.get("cache_read", 0) + d.get("cache_write", 0)
         )

@@ -6,11 +6,13 @@ a role run at once (`replicas`, or `auto`); and how many candidates the run keep
 The model is Little's law over the cycle a candidate travels: the experiment makers (the
 engineer), the slots, then the roles that read a result on its way back to a new direction
 (critic, reviewer, PI). To keep S slots busy, S / T candidates must leave that cycle per second;
-a role that thinks L seconds a turn keeps up with S * L / T instances, and the cycle holds
+a role that thinks L seconds a turn keeps up with S * L / T instances (`auto` runs one more than
+twice that, so a burst of directions is taken at once), and the cycle holds
 S * (T + its thinking) / T candidates at once, plus a spare per slot so that a freed slot finds
-the next experiment waiting. Until a turn and an experiment have ended (or run for MIN_MEASURE
-seconds), nothing is measured: an `auto` role runs one instance per slot, and the PI's own
-`runahead` sets the kick-off.
+the next experiment waiting. Thinking is what turns that called a model took: an offline
+policy's turns think no time, so its runs do not change with the machine's load. Until a turn
+and an experiment have ended (or run for MIN_MEASURE seconds), nothing is measured: an `auto`
+role runs one instance per slot, and the PI's own `runahead` sets the kick-off.
 
 What it does not do: predict. The measures are means over the run so far, so a role whose turns
 grow slower is caught up with a turn late.
@@ -18,6 +20,7 @@ grow slower is caught up with a turn late.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,27 +49,33 @@ class Pace:
 
 
 MIN_MEASURE = 0.5
-"""Seconds below which a time is no measure of the pace: a turn that short only waited for the
-event loop (a model's turn takes seconds) and counts as no thinking; an experiment that short
-leaves the run-ahead to the PI's policy."""
+"""Seconds a turn or an experiment still under way must have run to stand in for the pace:
+shorter, it may only have waited for the event loop (a model's turn takes seconds)."""
 
 
 def pace(org: Org, state: RunState, now: float | None = None) -> Pace:
-    """The pace as measured by what has ended; with `now`, and where nothing has ended yet, the
-    longest a turn (or an experiment) has run so far stands in: a lower bound of T, so the run
-    prepares more candidates rather than fewer until an experiment ends."""
+    """The pace as measured by what has ended: a role thinks as long as its turns that called a
+    model took (a turn that called none, an offline policy's, thinks no time), the slots train
+    as long as experiments held them. With `now`, where nothing has ended yet, the longest turn
+    that has called a model (or experiment) still running stands in once it passes MIN_MEASURE:
+    a lower bound of T, so the run prepares more candidates rather than fewer until an
+    experiment ends."""
     agents = [r.name for r in org.roles.values() if r.kind == "agent"]
     think = {name: _mean(state, name) for name in agents}
     timed = [state.role_time[n] for n in agents if n in state.role_time]
-    turns = sum(t.turns for t in timed)
-    mean_think = _measure(sum(t.seconds for t in timed) / turns) if turns else None
+    calls = sum(t.model_turns for t in timed)
+    mean_think = sum(t.model_seconds for t in timed) / calls if calls else 0.0 if timed else None
     held = [e.held for e in state.experiments.values() if e.finished]
     train = sum(held) / len(held) if held else None
-    train = train if train is not None and train >= MIN_MEASURE else None
     if now is not None and mean_think is None:
         names = set(agents)
         mean_think = _so_far(
-            now, [t for k, t in state.running_since.items() if state.running[k][0] in names]
+            now,
+            [
+                t
+                for k, t in state.running_since.items()
+                if k in state.calling and state.running[k][0] in names
+            ],
         )
     if now is not None and train is None:
         train = _so_far(now, [e.started_at for e in state.experiments.values() if not e.finished])
@@ -80,13 +89,7 @@ def _so_far(now: float, starts: list[float]) -> float | None:
 
 def _mean(state: RunState, role: str) -> float | None:
     timed = state.role_time.get(role)
-    return _measure(timed.mean) if timed is not None else None
-
-
-def _measure(seconds: float | None) -> float | None:
-    """A think time under MIN_MEASURE is no bottleneck: it counts as none, so a fast brain's
-    runs do not change with the machine's load."""
-    return None if seconds is None else seconds if seconds >= MIN_MEASURE else 0.0
+    return timed.think if timed is not None else None
 
 
 def replicas(org: Org, state: RunState, role: Role, measured: Pace | None = None) -> int:
@@ -100,7 +103,9 @@ def replicas(org: Org, state: RunState, role: Role, measured: Pace | None = None
     think, train = p.of(role.name), p.train
     if think is None or not train:
         return org.program.experiment.parallel  # one per slot until the pace is measured
-    return max(1, min(AUTO_MAX, 1 + _round(org.program.experiment.parallel * think / train)))
+    # twice the steady need: a burst of directions (the kick-off, a top-up) is taken at once
+    need = 2 * org.program.experiment.parallel * think / train
+    return max(1, min(AUTO_MAX, 1 + math.ceil(need - 1e-9)))
 
 
 def agent_limit(org: Org, state: RunState, measured: Pace | None = None) -> int:

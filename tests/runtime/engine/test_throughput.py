@@ -41,7 +41,8 @@ def org(tmp_path: Path, *, experiments: int, slots: int, replicas: object = 1) -
 
 
 class Slow:
-    """The offline policies after `think` seconds of the clock's time per turn."""
+    """The offline policies after a model call of `think` seconds of the clock's time per turn
+    (recorded as one, so the run measures the pace from it)."""
 
     name = "slow"
 
@@ -50,6 +51,7 @@ class Slow:
 
     async def turn(self, ctx: TurnContext) -> None:
         await self.sleep(self.think)
+        ctx.record_usage(model="slow", step=1, seconds=self.think)  # thought like a model
         await self.offline.turn(ctx)
 
 
@@ -234,7 +236,7 @@ def test_kill_9_with_replicas_mid_turn_resumes_with_nothing_lost_or_doubled(
 def test_the_report_and_the_tui_show_thinking_training_and_slots_busy(tmp_path: Path) -> None:
     from orgloop.runtime.report import write_report
     from orgloop.tui import Feed
-    from orgloop.tui._budgets import gauges
+    from orgloop.tui._running import pace_line
 
     engine = virtual_run(org(tmp_path, experiments=3, slots=2), 2, think=1.0, train=10.0)
     state = engine.state
@@ -251,5 +253,7 @@ def test_the_report_and_the_tui_show_thinking_training_and_slots_busy(tmp_path: 
     assert "| (slots) | 4 | 40.0 | 10.00 s | training |" in section
     feed = Feed(engine.run_dir)
     feed.poll()
-    label = gauges(feed)["duty"].label
-    assert " exp/h · think 1.0s a turn, train 10.0s" in label, label
+    line = pace_line(feed.state)  # the running panel's title
+    assert line.startswith(f"slots {busy:.0%} busy · ")
+    assert "thinking pi 1.0s, engineer 1.0s, critic 1.0s, reviewer 1.0s" in line, line
+    assert line.endswith(" · training 10.0s")
