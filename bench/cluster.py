@@ -15,11 +15,15 @@ a node, run in the sandbox, the logs brought back).
   experiment-seconds (T each) / (slots x the wall time from the first start to the last result).
   Goal: at least 0.95 with 4 slots on 2 nodes.
 
-Both figures are of the executor: whether a run keeps its slots full also depends on the roles
-having the next experiment ready when a slot frees (the engine's run-ahead; bench/duty_cycle.py
-measures that part, with the local executor).
+- The same duty cycle through the engine: an org with the default roles (the offline brain,
+  every agent role `replicas: auto`, `parallel: 4`, `--waves` x 4 candidates and one baseline),
+  busy = slot-seconds held / (4 x the window from the first candidate's start to the last
+  experiment's end), from the run's events. Here the roles must have the next experiment ready
+  when a slot frees (the engine's run-ahead; bench/duty_cycle.py studies that part with the
+  local executor over think/train ratios).
 
 Run: python bench/cluster.py [--train 10] [--runs 5] [--waves 3] [--address HOST:PORT]
+                             [--no-engine]
 """
 
 from __future__ import annotations
@@ -35,8 +39,11 @@ from typing import Any
 
 import ray
 
-from orgloop.org import Metric
+from orgloop.org import Metric, default_roles_dir
+from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
+from orgloop.runtime.engine import Engine
 from orgloop.runtime.executors import Executor, ExperimentSpec, LocalExecutor
 from orgloop.runtime.executors.ray import RayExecutor
 
@@ -119,12 +126,58 @@ def measure(name: str, executor: Executor, work: Path, args: argparse.Namespace)
     return {"over": over, "duty": busy, "wall": wall, "nodes": nodes}
 
 
+def make_org(root: Path, train: float, experiments: int) -> Path:
+    root.mkdir(parents=True)
+    (root / "roles").mkdir()
+    for role in default_roles_dir().glob("*.md"):
+        text = role.read_text()
+        if role.name not in ("trainer.md", "meta.md"):
+            text = text.replace("model: inherit\n", "model: inherit\nreplicas: auto\n", 1)
+        (root / "roles" / role.name).write_text(text)
+    (root / "ORG.md").write_text(
+        "---\nname: cluster\nentry: pi\nmetric: {name: val_bpb, goal: minimize}\n"
+        "experiment: {command: python train.py, timeout: 60s, editable: [train.py],"
+        f" protected: [prepare.py], parallel: {SLOTS}, baseline_runs: 1, confirm: 0}}\n"
+        f"budget: {{experiments: {experiments}}}\nmeta: {{every: 1000}}\n---\n"
+        "# Objective\nLower val_bpb.\n"
+    )
+    (root / "prepare.py").write_text("# protected\n")
+    knobs = "LR = 0.003\nHIDDEN = 128\nCONTEXT = 4\nEMBED = 16\nBATCH = 128\n"
+    score = "2 + abs(LR - 0.01) + abs(HIDDEN - 256) / 1000 + abs(CONTEXT - 8) / 10"
+    (root / "train.py").write_text(
+        f"import time\n{knobs}time.sleep({train})\nprint('---')\n"
+        f"print(f'val_bpb: {{{score}:.6f}}')\n"
+    )
+    git = Git(root)
+    git.init()
+    git.commit_all("cluster bench org")
+    return root
+
+
+def engine_duty(executor: Executor, root: Path) -> tuple[float, int]:
+    engine = Engine.start(root, brain=OfflineBrain(), executor=executor)
+    asyncio.run(engine.run())
+    started: dict[str, tuple[float, bool]] = {}
+    spans = []
+    for ev in read_events(engine.run_dir / "events.jsonl"):
+        if ev.kind == "experiment_started":
+            started[ev.data["id"]] = (ev.t, not ev.data.get("baseline"))
+        elif ev.kind == "experiment_finished":
+            s, candidate = started[ev.data["id"]]
+            spans.append((s, ev.t, candidate))
+    start = min(s for s, _, candidate in spans if candidate)
+    end = max(e for _, e, _ in spans)
+    held = sum(max(0.0, min(e, end) - max(s, start)) for s, e, _ in spans)
+    return held / (SLOTS * (end - start)), sum(1 for *_, c in spans if c)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", type=float, default=10.0, help="T: seconds each experiment sleeps")
     p.add_argument("--runs", type=int, default=5, help="experiments for the overhead figure")
     p.add_argument("--waves", type=int, default=3, help="experiments per slot for duty cycle")
     p.add_argument("--address", default=None, help="an existing cluster (default: start one)")
+    p.add_argument("--no-engine", action="store_true", help="skip the duty cycle of a run")
     args = p.parse_args()
     cluster = None
     if args.address is None:
@@ -150,6 +203,14 @@ def main() -> None:
                 "local": measure("local", LocalExecutor(SLOTS), work, args),
                 "ray": measure("ray", RayExecutor(SLOTS), work, args),
             }
+            if not args.no_engine:
+                n = SLOTS * args.waves
+                for name, executor in (
+                    ("local", LocalExecutor(SLOTS)),
+                    ("ray", RayExecutor(SLOTS)),
+                ):
+                    org = make_org(work / name / "engine", args.train, n)
+                    figures[name]["engine"] = engine_duty(executor, org)
     finally:
         ray.shutdown()
         if cluster is not None:
@@ -174,6 +235,13 @@ def main() -> None:
         f"ray duty cycle {figures['ray']['duty']:.3f} with 4 slots on {nodes} nodes "
         f"(goal >= 0.95): {'met' if figures['ray']['duty'] >= 0.95 else 'NOT met'}"
     )
+    if not args.no_engine:
+        for name, f in figures.items():
+            busy, n = f["engine"]
+            print(
+                f"a run of the org on {name} (offline brain, replicas auto, 4 slots): "
+                f"busy {busy:.3f} over {n} candidates"
+            )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import socket
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,10 @@ def _checked(address: str) -> str | None:
     is refused here, because `ray.init` would wait minutes for it."""
     if address == "local":
         return None
-    if address == "auto":
+    if address == "auto":  # what Ray would find: RAY_ADDRESS, else what `ray start` recorded
+        found = os.environ.get("RAY_ADDRESS") or _recorded_here()
+        if found and found != "auto":
+            _checked(found)
         return address
     rest = address.removeprefix("ray://")
     host, _, port = rest.rpartition(":")
@@ -112,6 +117,15 @@ def _checked(address: str) -> str | None:
             f"no Ray cluster answers at {address} ({e.strerror or e}); {START_HINT}"
         ) from None
     return address
+
+
+def _recorded_here() -> str:
+    """The address `ray start --head` left on this machine, or ''."""
+    where = Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray"
+    try:
+        return (where / "ray_current_cluster").read_text().strip()
+    except OSError:
+        return ""
 
 
 def slot_resources(

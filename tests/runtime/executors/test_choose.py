@@ -186,3 +186,16 @@ def test_a_batch_on_a_bad_ray_address_is_refused_before_anything_is_made(
     assert main([*args, "--executor", "ray", "--ray-address", f"127.0.0.1:{_closed_port()}"]) == 2
     assert "no Ray cluster answers at 127.0.0.1:" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_ray_address_in_the_environment_that_nobody_answers_is_refused(
+    org: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("this process is already on a cluster")
+    address = f"127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)  # auto finds it, as Ray would, and asks it first
+    assert main(["run", str(org), "--executor", "ray"]) == 2
+    assert f"no Ray cluster answers at {address}" in capsys.readouterr().err
+    assert _runs(org) == []
