@@ -49,8 +49,9 @@ class Pace:
 
 
 MIN_MEASURE = 0.5
-"""Seconds a turn or an experiment still under way must have run to stand in for the pace:
-shorter, it may only have waited for the event loop (a model's turn takes seconds)."""
+"""Seconds a turn or an experiment still under way must have run to stand in for the pace
+(shorter, it may only have waited for the event loop), and the least mean experiment that
+measures one: slots that train quicker than that wait for nothing worth adapting to."""
 
 
 def pace(org: Org, state: RunState, now: float | None = None) -> Pace:
@@ -67,6 +68,8 @@ def pace(org: Org, state: RunState, now: float | None = None) -> Pace:
     mean_think = sum(t.model_seconds for t in timed) / calls if calls else 0.0 if timed else None
     held = [e.held for e in state.experiments.values() if e.finished]
     train = sum(held) / len(held) if held else None
+    if train is not None and train < MIN_MEASURE:
+        train = None  # an instant executor's, a test's: the slots wait for nothing
     if now is not None and mean_think is None:
         names = set(agents)
         mean_think = _so_far(
@@ -210,13 +213,18 @@ def director(org: Org) -> Role | None:
 
 
 def top_up(org: Org, state: RunState) -> int:
-    """How many directions to ask the director for now, outside its own turns: the cycle is
-    short of `wanted` by a slot's worth or more, the budget leaves that many uncovered, and
+    """How many directions to ask the director for now, outside its own turns: the cycle's
+    thinking takes longer than an experiment trains, it is short of `wanted` by a slot's worth
+    or more, the budget leaves that many uncovered, and
     nothing is already on its way to the director (whose own turn would top it up). 0 when the
     cycle is empty: a run-ahead feeds a working cycle, it never restarts a drained one."""
     lead = director(org)
     want = wanted(org, state)
-    if lead is None or want is None:
+    p = pace(org, state)
+    if lead is None or want is None or not p.train:
+        return 0
+    thinking = sum(p.of(r.name) or 0.0 for r in cycle(org))
+    if thinking < p.train:  # thinking keeps up: the PI's own turns top the cycle up
         return 0
     held = in_cycle(org, state)
     if not held or want - held < org.program.experiment.parallel:
