@@ -141,10 +141,16 @@ class RayExecutor:
     """Experiments as Ray tasks, `slots` at a time; see the module docstring."""
 
     def __init__(
-        self, parallel: int = 1, *, address: str = "auto", resources: dict[str, float] | None = None
+        self,
+        parallel: int = 1,
+        *,
+        address: str = "auto",
+        resources: dict[str, float] | None = None,
+        answer_grace: float = ANSWER_GRACE,
     ) -> None:
         connect(address)
         self.address = address
+        self.answer_grace = answer_grace
         cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]
         totals = {k: float(v) for k, v in cluster.items()}
         self.need, fits = slot_resources(totals, resources or {})
@@ -201,7 +207,7 @@ class RayExecutor:
     ) -> Returned | ExperimentResult | _Lost:
         """One try: what the node returned, a result the cluster made, or why it was lost."""
         ref = _experiment.options(**options).remote(job)
-        patience = job.spec.timeout + ANSWER_GRACE
+        patience = job.spec.timeout + self.answer_grace
         try:
             got: Returned = await asyncio.wait_for(asyncio.wrap_future(ref.future()), patience)
             return got

@@ -301,6 +301,53 @@ def test_an_experiment_lost_twice_is_recorded_lost_not_run_a_third_time(
     assert result.to_event()["attempts"][1]["status"] == "lost"
 
 
+class _Stuck(Metric):
+    """A metric whose unpickling never returns: the worker stops answering before the sandbox
+    (and its timeout) ever starts."""
+
+    def __reduce__(self) -> Any:
+        return (time.sleep, (3600,))
+
+
+def test_a_worker_that_stops_answering_is_cancelled_with_force(
+    cluster: Any, tmp_path: Path
+) -> None:
+    from orgloop.runtime.executors.ray import RayExecutor
+
+    root = tmp_path / "org"
+    root.mkdir()
+    (root / "train.py").write_text(HANG)
+    git = Git(root)
+    git.init()
+    base = git.commit_all("base")
+
+    def spec(exp: str, metric: Metric) -> ExperimentSpec:
+        return ExperimentSpec(
+            id=exp,
+            repo=root,
+            base=base,
+            files={"train.py": HANG.replace("time.sleep(6)", "")},
+            command="python train.py",
+            metric=metric,
+            timeout=1,
+            workdir=tmp_path / "runs" / exp,
+            commit_date="1700000000 +0000",
+        )
+
+    executor = RayExecutor(1, answer_grace=2)
+    started = time.monotonic()
+    result = asyncio.run(executor.run(spec("stuck", _Stuck("val_bpb", "minimize")), 0))
+    assert result.status == "timeout" and "cancelled with force" in result.reason
+    assert time.monotonic() - started < 30
+    total = ray.cluster_resources()["CPU"]
+    deadline = time.monotonic() + 15
+    while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ray.available_resources().get("CPU", 0) == total  # the stuck worker let go of its CPU
+    after = asyncio.run(executor.run(spec("next", Metric("val_bpb", "minimize")), 0))
+    assert (after.status, after.metric) == ("ok", 1.5)  # the slot is free for the next one
+
+
 HANG = """\
 import time
 time.sleep(6)
