@@ -214,17 +214,17 @@ def director(org: Org) -> Role | None:
 
 def top_up(org: Org, state: RunState) -> int:
     """How many directions to ask the director for now, outside its own turns: the cycle's
-    thinking takes longer than an experiment trains, it is short of `wanted` by a slot's worth
-    or more, the budget leaves that many uncovered, and
-    nothing is already on its way to the director (whose own turn would top it up). 0 when the
-    cycle is empty: a run-ahead feeds a working cycle, it never restarts a drained one."""
+    thinking takes half as long as an experiment trains or longer, the cycle is short of
+    `wanted` by a slot's worth or more, the budget leaves that many uncovered, and nothing is
+    already on its way to the director (whose own turn would top it up). 0 when the cycle is
+    empty: a run-ahead feeds a working cycle, it never restarts a drained one."""
     lead = director(org)
     want = wanted(org, state)
     p = pace(org, state)
     if lead is None or want is None or not p.train:
         return 0
     thinking = sum(p.of(r.name) or 0.0 for r in cycle(org))
-    if thinking < p.train:  # thinking keeps up: the PI's own turns top the cycle up
+    if thinking < p.train / 2:  # thinking keeps up: the PI's own turns top the cycle up
         return 0
     held = in_cycle(org, state)
     if not held or want - held < org.program.experiment.parallel:
