@@ -1,14 +1,14 @@
 """The engine: steps an org through its message graph until its budget is spent.
 
 What it knows: the event log (every fact, appended; the state is their fold), the scheduler (pending
-messages in the order they became deliverable; one turn at a time per role, `turns.concurrency`
-agent turns and one experiment per executor slot at once), budgets (checked before every turn), the
-turn transaction (a turn's messages, decisions and edits are committed together by its
-`turn_completed`), and git (the run branch advances on keep).
+messages in the order they became deliverable; an experiment on every free slot at once, each
+agent role up to its replicas, all agent turns up to `throughput.agent_limit`), budgets (checked
+before every turn), the turn transaction (a turn's messages, decisions and edits are committed
+together by its `turn_completed`), and git (the run branch advances on keep).
 
-What it leaves to others: deciding a turn (the Brain), running an experiment (the Executor), the
-org's files and lint (`orgloop.org`), meta edits (`meta/`), and faces (the CLI and the TUI read
-the run folder). A run ends when nothing is left to deliver, a budget is spent, or a human stops it.
+What it leaves to others: deciding a turn (the Brain), running an experiment (the Executor), how
+many candidates and replicas the measured pace needs (`core/throughput.py`), the org's files and
+lint (`orgloop.org`), meta edits (`meta/`), and faces (the CLI and the TUI read the run folder). A run ends when nothing is left to deliver, a budget is spent, or a human stops it.
 """
 
 from __future__ import annotations
