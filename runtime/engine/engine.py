@@ -8,7 +8,8 @@ together by its `turn_completed`), and git (the run branch advances on keep).
 
 What it leaves to others: deciding a turn (the Brain), running an experiment (the Executor), how
 many candidates and replicas the measured pace needs (`core/throughput.py`), the org's files and
-lint (`orgloop.org`), meta edits (`meta/`), and faces (the CLI and the TUI read the run folder). A run ends when nothing is left to deliver, a budget is spent, or a human stops it.
+lint (`orgloop.org`), meta edits (`meta/`), and faces (the CLI and the TUI read the run folder).
+A run ends when nothing is left to deliver, a budget is spent, or a human stops it.
 """
 
 from __future__ import annotations
