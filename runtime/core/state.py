@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,9 +243,9 @@ class RunState:
 
     # ---- the fold
     def apply(self, ev: Event) -> None:
-        handler = getattr(self, "_on_" + ev.kind, None)
+        handler = _HANDLERS.get(ev.kind)
         if handler is not None:
-            handler(ev.data, ev)
+            handler(self, ev.data, ev)
         self.last_t = max(self.last_t, ev.t)
         self.events = ev.seq + 1
 
@@ -320,28 +320,24 @@ class RunState:
         self.llm_calls += 1
         if d.get("turn") in self.running:
             self.calling.add(str(d["turn"]))
-        self.input_tokens += (
-            d.get("input_tokens", 0) + d.get("cache_read", 0) + d.get("cache_write", 0)
-        )
-        self.tokens += (
-            d.get("input_tokens", 0)
-            + d.get("output_tokens", 0)
-            + d.get("cache_read", 0)
-            + d.get("cache_write", 0)
-        )
-        self.cache_read += d.get("cache_read", 0)
-        self.cache_write += d.get("cache_write", 0)
-        self.usd += d.get("usd", 0.0)
+        read, write = d.get("cache_read", 0), d.get("cache_write", 0)
+        prompt = d.get("input_tokens", 0) + read + write
+        output, usd = d.get("output_tokens", 0), d.get("usd", 0.0)
+        self.input_tokens += prompt
+        self.tokens += prompt + output
+        self.cache_read += read
+        self.cache_write += write
+        self.usd += usd
         role = str(d.get("role", ""))
-        used = self.by_role.setdefault(role, RoleUsage())
+        used = self.by_role.get(role)
+        if used is None:
+            used = self.by_role[role] = RoleUsage()
         used.calls += 1
-        used.input_tokens += (
-            d.get("input_tokens", 0) + d.get("cache_read", 0) + d.get("cache_write", 0)
-        )
-        used.output_tokens += d.get("output_tokens", 0)
-        used.cache_read += d.get("cache_read", 0)
-        used.cache_write += d.get("cache_write", 0)
-        used.usd += d.get("usd", 0.0)
+        used.input_tokens += prompt
+        used.output_tokens += output
+        used.cache_read += read
+        used.cache_write += write
+        used.usd += usd
         self.waiting.pop(role, None)
 
     def _on_api_waiting(self, d: dict[str, Any], ev: Event) -> None:
@@ -461,3 +457,9 @@ def fold(events: Iterable[Event]) -> RunState:
     for ev in events:
         state.apply(ev)
     return state
+
+
+# The fold's dispatch, by event kind: built once, since apply runs for every line of a long log.
+_HANDLERS: dict[str, Callable[[RunState, dict[str, Any], Event], None]] = {
+    name[len("_on_") :]: fn for name, fn in vars(RunState).items() if name.startswith("_on_")
+}
