@@ -126,7 +126,10 @@ def final_checks(run_dir: Path, org: Path) -> list[str]:
         ev, decision = finished.get(exp, {}), decisions.get(exp, {})
         want = ev.get("status")
         if want == "ok":
-            want = "baseline" if started.get(exp, {}).get("baseline") else decision.get("verdict")
+            run = started.get(exp, {})
+            # a confirmation rerun of the best or the baseline is decided by nobody
+            kind = "confirm" if run.get("confirm") else "baseline" if run.get("baseline") else None
+            want = kind or decision.get("verdict")
         value = ev.get("metric")
         wrong = status != want or (value is not None and metric != f"{value:.6f}")
         if wrong or (status == "keep" and commit != str(decision.get("commit"))[:7]):
