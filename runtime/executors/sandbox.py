@@ -55,7 +55,7 @@ from ._environment import (
     resolve_command,
     scrubbed_env,
 )
-from ._measure import hook_env, open_channel
+from ._measure import HOOK, hook_env, open_channel
 from ._namespaces import Namespaces, namespaces
 from ._output import CappedCopy
 from ._procs import TAG, freeze_and_kill, tagged
@@ -296,7 +296,8 @@ class Sandbox:
             "tree": str(spec.cwd),
             "hide": [str(p) for p in spec.hide],
             "sockets": listening_sockets(),
-            "keep": interpreter_paths(),
+            # the hook lives in orgloop's package, hidden with /tmp when orgloop is installed there
+            "keep": [*interpreter_paths(), *([str(HOOK)] if spec.measured_by else [])],
             "home": env.get("HOME", ""),
         }
 
