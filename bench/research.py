@@ -25,7 +25,6 @@ Run: nice python bench/research.py
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import statistics
 import tempfile
@@ -38,6 +37,7 @@ import yaml
 from orgloop.org import load_org
 from orgloop.runtime.batch import BatchResult, RunOutcome, SharedSlots, arun_batch
 from orgloop.runtime.brains.offline import OfflineBrain
+from orgloop.runtime.core.confirm import sem
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.executors import ExperimentSpec, LocalExecutor
 from orgloop.runtime.scaffold import init_org
@@ -74,12 +74,11 @@ def make_org(root: Path, meta: bool) -> Path:
 def mean_sem(values: list[float]) -> str:
     if not values:
         return "n/a"
-    sem = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sem:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {sem_of(values):.3f}"
 
 
 def sem_of(values: list[float]) -> float:
-    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return sem(values) or 0.0
 
 
 # ---- kept wins, rerun on fresh seeds
@@ -251,8 +250,8 @@ def report(
         f"{'met' if share >= 0.9 else 'NOT met'}"
     )
     print("\nkept wins, rerun beside the incumbent they beat (arm, seed, experiment, gain ± SEM):")
-    for arm, seed, exp, ok, mean, sem in reps:
-        print(f"  {ARMS.get(arm, arm):<13} seed {seed} {exp:<4} {mean:+.4f} ± {sem:.4f} "
+    for arm, seed, exp, ok, mean, spread in reps:
+        print(f"  {ARMS.get(arm, arm):<13} seed {seed} {exp:<4} {mean:+.4f} ± {spread:.4f} "
               f"{'replicates' if ok else 'does not replicate'}")  # fmt: skip
     edits = [
         e

@@ -10,12 +10,12 @@ program's pyplot state is left alone. It does not draw failed runs or confirmati
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..org import Metric
+from .core.confirm import sem
 from .report import RunSummary
 
 
@@ -39,7 +39,7 @@ def _band(curves: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
     for i in range(n):
         xs = [c[i] for c in padded]
         means.append(statistics.fmean(xs))
-        sems.append(statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0)
+        sems.append(sem(xs) or 0.0)
     return means, sems
 
 

@@ -30,10 +30,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import math
 import re
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -48,6 +46,7 @@ from ._preflight import preflight
 from ._show import display_path, oserror_text
 from .brains import Brain
 from .brains.offline import OfflineBrain
+from .core.confirm import sem
 from .core.text import clip
 from .engine import Engine
 from .executors import (
@@ -260,12 +259,6 @@ class BatchResult:
 
 
 # ---- helpers
-
-
-def sem(values: Iterable[float | None]) -> float | None:
-    """Standard error of the mean; None for fewer than two values."""
-    xs = [float(v) for v in values if v is not None]
-    return statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) >= 2 else None
 
 
 def _confirmed(s: RunSummary) -> bool:

@@ -16,7 +16,6 @@ the metric), or run them outside orgloop's engine (their runs are ordinary run f
 
 from __future__ import annotations
 
-import math
 import shutil
 import statistics
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ import yaml
 
 from ..org import CLAUDE_AGENTS, load_org
 from .brains.space import effective_space
+from .core.confirm import sem
 
 KINDS = ("tpe", "random")
 """The yardsticks: Optuna's TPE sampler and its random sampler."""
@@ -128,8 +128,7 @@ class Paired:
 
     @property
     def sem(self) -> float | None:
-        d = self.diffs
-        return statistics.stdev(d) / math.sqrt(len(d)) if len(d) >= 2 else None
+        return sem(self.diffs)
 
     @property
     def wins(self) -> int:

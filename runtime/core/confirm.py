@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ...org import Metric, Org
 from .state import OK, RunState
+
+
+def sem(values: Iterable[float | None]) -> float | None:
+    """Standard error of the mean; None for fewer than two values (a None value is left out)."""
+    xs = [float(v) for v in values if v is not None]
+    return statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) >= 2 else None
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class Confirmation:
     @property
     def sem(self) -> float | None:
         d = self.deltas
-        return statistics.stdev(d) / math.sqrt(len(d)) if len(d) >= 2 else None
+        return sem(d)
 
     @property
     def replicates(self) -> bool:

@@ -21,12 +21,12 @@ run two trials at once (a window does not close while one is open).
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
 from ...org import Metric
+from ..core.confirm import sem
 from ..core.state import OK, ExperimentRecord, RunState
 
 EDITED, PREVIOUS = "edited", "previous"
@@ -152,15 +152,15 @@ def judge(
     kept_pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     gains = [metric.gain(a, b) for a, b in kept_pairs]
     gain = statistics.fmean(gains) if gains else None
-    sem = statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) >= 2 else None
-    margin = max(floor, sem or 0.0)
+    spread = sem(gains)
+    margin = max(floor, spread or 0.0)
     keep = len(gains) >= 2 and gain is not None and gain > margin
     return Verdict(
         generation=gen,
         edited=Arm(EDITED, tuple(e.id for e in edited), tuple(a for a, _ in kept_pairs)),
         previous=Arm(PREVIOUS, tuple(e.id for e in previous), tuple(b for _, b in kept_pairs)),
         gain=gain,
-        sem=sem,
+        sem=spread,
         margin=margin,
         keep=keep,
     )
