@@ -213,6 +213,16 @@ time.sleep(120)
 """
 
 
+def _repo(tmp_path: Path, train: str) -> tuple[Path, str]:
+    """A repository holding one train.py, and its base commit."""
+    root = tmp_path / "org"
+    root.mkdir()
+    (root / "train.py").write_text(train)
+    git = Git(root)
+    git.init()
+    return root, git.commit_all("base")
+
+
 def _running(marker: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -231,15 +241,11 @@ def test_a_hostile_experiment_is_contained_on_its_node(
 
     monkeypatch.setenv("PROBE_API_KEY", "s3cret-probe")  # asked for by the org: still not sent
     marker = f"{300 + os.getpid() % 1000}.{os.getpid()}"
-    root = tmp_path / "org"
-    root.mkdir()
-    (root / "train.py").write_text("print('base')\n")
-    git = Git(root)
-    git.init()
+    root, base = _repo(tmp_path, "print('base')\n")
     spec = ExperimentSpec(
         id="hostile",
         repo=root,
-        base=git.commit_all("base"),
+        base=base,
         files={"train.py": HOSTILE.format(marker=marker)},
         command="python train.py",
         metric=Metric("val_bpb", "minimize"),
@@ -277,15 +283,11 @@ def test_an_experiment_lost_twice_is_recorded_lost_not_run_a_third_time(
 ) -> None:
     from orgloop.runtime.executors.ray import RayExecutor
 
-    root = tmp_path / "org"
-    root.mkdir()
-    (root / "train.py").write_text(HANG)
-    git = Git(root)
-    git.init()
+    root, base = _repo(tmp_path, HANG)
     spec = ExperimentSpec(
         id="doomed",
         repo=root,
-        base=git.commit_all("base"),
+        base=base,
         files={"train.py": HANG},
         command="python train.py",
         metric=_Fatal("val_bpb", "minimize"),
@@ -314,12 +316,7 @@ def test_a_worker_that_stops_answering_is_cancelled_with_force(
 ) -> None:
     from orgloop.runtime.executors.ray import RayExecutor
 
-    root = tmp_path / "org"
-    root.mkdir()
-    (root / "train.py").write_text(HANG)
-    git = Git(root)
-    git.init()
-    base = git.commit_all("base")
+    root, base = _repo(tmp_path, HANG)
 
     def spec(exp: str, metric: Metric) -> ExperimentSpec:
         return ExperimentSpec(
@@ -361,12 +358,7 @@ def test_a_node_lost_mid_experiment_reruns_it_once_elsewhere(cluster: Any, tmp_p
 
     from orgloop.runtime.executors.ray import RayExecutor
 
-    root = tmp_path / "org"
-    root.mkdir()
-    (root / "train.py").write_text(HANG)
-    base = Git(root)
-    base.init()
-    commit = base.commit_all("base")
+    root, commit = _repo(tmp_path, HANG)
     exp = f"lost{os.getpid()}"
     spec = ExperimentSpec(
         id=exp,
