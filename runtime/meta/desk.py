@@ -14,10 +14,11 @@
   rationale and the evidence, then `org_edited`; the branch moves once the turn is durable
   (the engine applies the returned `Move`). With `meta.approve: human` it waits as
   `org_proposed` until `answer()`.
-- Measurement. The window after an edit measures it: if its improvement is worse than the window
-  before by more than the keep margin (k sigma of the baseline noise, or the reviewer's floor), the
-  edit is reverted by a new commit (`org_reverted`); either way the verdict rides in the next
-  `window` message's `measured`.
+- Measurement. A paired trial measures an edit (`trial.py`): the edited role alternates between
+  the edited and the previous version until each arm has `meta.trial` experiments, and the edit is
+  kept only if its arm beats the other by more than the noise; otherwise a new commit reverts it
+  (`org_reverted`). Either way an `org_trial` event holds the verdict, and it rides in the next
+  `window` message's `measured`. No window closes while a trial is open.
 - The offline meta policy, `offline_proposal(ctx)`, is the offline brain's (`_policy_edit.py`).
 
 What it does not do: judge prose (an LLM meta may sharpen a prompt; only its size and the org's

@@ -30,6 +30,8 @@ from ..core.confirm import sem
 from ..core.state import OK, ExperimentRecord, RunState
 
 EDITED, PREVIOUS = "edited", "previous"
+PAIRS = 2
+"""Fewest pairs of experiments that can tell the two versions apart (a standard error needs two)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Verdict:
         return len(self.edited.scores)
 
     def reason(self) -> str:
-        if self.pairs < 2 or self.gain is None:
+        if self.pairs < PAIRS or self.gain is None:
             return f"{self.pairs} pair(s) of experiments: too few to tell the two versions apart"
         sem = f" ± {self.sem:.6f}" if self.sem is not None else ""
         versus = "beats" if self.keep else "does not beat"
@@ -154,7 +156,7 @@ def judge(
     gain = statistics.fmean(gains) if gains else None
     spread = sem(gains)
     margin = max(floor, spread or 0.0)
-    keep = len(gains) >= 2 and gain is not None and gain > margin
+    keep = len(gains) >= PAIRS and gain is not None and gain > margin
     return Verdict(
         generation=gen,
         edited=Arm(EDITED, tuple(e.id for e in edited), tuple(a for a, _ in kept_pairs)),
@@ -168,6 +170,7 @@ def judge(
 
 __all__ = [
     "EDITED",
+    "PAIRS",
     "PREVIOUS",
     "Arm",
     "Verdict",
