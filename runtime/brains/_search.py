@@ -2,14 +2,14 @@
 (Optuna's random sampler), over the role's `space` — or the task's own knobs when that space does
 not match the editable file (`space.effective_space`).
 
-Each turn rebuilds an Optuna study from the run's state, in experiment order: every candidate and
-baseline with an outcome is a finished trial (its parameters read from the file it ran, its value
-the metric; a crash is a failed trial), and every candidate sent and not back yet is a running one,
-which TPE's constant liar steers away from; `multivariate: true` models the knobs jointly
-(Optuna's multivariate TPE) rather than one by one. A trial that ran a value outside the space
-(it was narrowed since) still counts with every knob: the study models the space grown to hold
-what was measured, and each proposal is moved back inside the space. The sampler is seeded from
-the turn's seed.
+Each turn rebuilds an Optuna study from the run's state, in experiment order: every candidate
+with an outcome is a finished trial (its parameters read from the file it ran, its value the
+metric; a crash is a failed trial), the baseline runs are one (their mean), and every candidate
+sent and not back yet is a running one, which TPE's constant liar steers away from.
+`multivariate: true` models the knobs jointly (Optuna's multivariate TPE) rather than one by one. A
+trial that ran a value outside the space (it was narrowed since) still counts with every knob: the
+study models the space grown to hold what was measured, and each proposal is moved back inside the
+space. The sampler is seeded from the turn's seed.
 Nothing is kept between turns, so the same state gives the same proposals: a resumed run proposes
 what the first session would have. A proposal sets every knob of the space at once (a joint
 change), each constant edited where it stands in the incumbent's file.
@@ -160,8 +160,15 @@ def _inside(dist: BaseDistribution, value: Any) -> bool:
 def trials(state: RunState, target: str, read: Callable[[str, str], str | None]) -> list[Trial]:
     """Every experiment of the run as a trial, in the order they were sent: the knob values of
     the `target` file it ran (from its message, or read at its base commit for a baseline) and
-    its metric. Confirmation reruns repeat a trial already there and are left out."""
+    its metric. Confirmation reruns repeat a trial already there and are left out.
+
+    The baseline runs are one trial, scored by their mean once they are all back: they repeat one
+    configuration on several seeds to measure the noise, and as separate trials they would count
+    one point of the landscape several times, both in TPE's model and in its `STARTUP` random
+    trials (three baselines would leave two random proposals before TPE models)."""
     out: list[Trial] = []
+    baselines: list[Trial] = []
+    at = 0  # where the baseline trial stands in `out`
     started = {e.message: e for e in state.experiments.values()}
     for mid, msg in state.messages.items():
         d = msg.data
@@ -177,11 +184,29 @@ def trials(state: RunState, target: str, read: Callable[[str, str], str | None])
             continue
         params = _values(text)
         if exp is None or not exp.finished:
-            out.append(Trial(params, None, running=True))
+            trial = Trial(params, None, running=True)
         else:
             ok = exp.status == OK and exp.metric is not None and math.isfinite(exp.metric)
-            out.append(Trial(params, exp.metric if ok else None))
+            trial = Trial(params, exp.metric if ok else None)
+        if d.get("baseline"):
+            if not baselines:
+                at = len(out)
+                out.append(trial)  # holds the baseline's place; `_one` replaces it below
+            baselines.append(trial)
+        else:
+            out.append(trial)
+    if baselines:
+        out[at] = _one(baselines)
     return out
+
+
+def _one(runs: list[Trial]) -> Trial:
+    """The baseline runs as one trial: running while any is, else the mean of those that
+    scored (failed when none did)."""
+    if any(t.running for t in runs):
+        return Trial(runs[0].params, None, running=True)
+    values = [t.value for t in runs if t.value is not None]
+    return Trial(runs[0].params, sum(values) / len(values) if values else None)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -4,6 +4,7 @@ joint changes inside the space, the same proposals from the same log, and a resu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import statistics
 from pathlib import Path
@@ -23,6 +24,7 @@ from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
+from orgloop.runtime.executors import ExperimentResult, ExperimentSpec
 from orgloop.runtime.testing import InstantExecutor
 
 from _orgs import knob, small_org, toy_score
@@ -134,13 +136,32 @@ def test_the_engineer_changes_several_knobs_at_once_inside_its_space(tmp_path: P
     assert max(sizes) > 1 and len(sizes) == 8
 
 
+class SeededExecutor(InstantExecutor):
+    """toy_score plus 0.01 per ORGLOOP_SEED: the baseline runs spread as noise would."""
+
+    def __init__(self) -> None:
+        super().__init__(toy_score)
+
+    async def run(self, spec: ExperimentSpec, slot: int) -> ExperimentResult:
+        got = await super().run(spec, slot)
+        noise = 0.01 * spec.seed
+        return dataclasses.replace(got, metric=None if got.metric is None else got.metric + noise)
+
+
 def test_trials_are_the_experiments_with_the_values_they_ran(tmp_path: Path) -> None:
-    engine = run_org(small_org(tmp_path / "org", experiments=4, baseline_runs=2))
+    """One trial per candidate, and one for the baseline runs together, scored by their mean."""
+    root = small_org(tmp_path / "org", experiments=4, baseline_runs=3)
+    engine = Engine.start(root, brain=OfflineBrain(), executor=SeededExecutor(), durable=False)
+    asyncio.run(engine.run())
     ws, state = engine.workspace, engine.state
     got = trials(state, "train.py", ws.read)
-    ran = [e for e in state.experiments.values()]
-    assert len(got) == len(ran) == 6
-    for t, e in zip(got, ran, strict=True):
+    base = [e for e in state.experiments.values() if e.baseline]
+    ran = [e for e in state.experiments.values() if not e.baseline and not e.confirm]
+    assert len(base) == 3 and len(ran) == 4 and len(got) == 5
+    assert got[0].params["LR"] == knob(ws.read(base[0].commit, "train.py") or "", "LR")
+    assert len({e.metric for e in base}) == 3  # three values, one trial
+    assert got[0].value == pytest.approx(statistics.fmean(e.metric or 0.0 for e in base))
+    for t, e in zip(got[1:], ran, strict=True):
         text = ws.read(e.commit, "train.py") or ""
         assert t.params["LR"] == knob(text, "LR") and t.params["ACT"] == knob(text, "ACT")
         assert t.value == e.metric and not t.running
