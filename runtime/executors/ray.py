@@ -209,7 +209,8 @@ class RayExecutor:
         ref = _experiment.options(**options).remote(job)
         patience = job.spec.timeout + self.answer_grace
         try:
-            got: Returned = await asyncio.wait_for(asyncio.wrap_future(ref.future()), patience)
+            async with asyncio.timeout(patience):  # not wait_for: see Sandbox._wait
+                got: Returned = await asyncio.wrap_future(ref.future())
             return got
         except asyncio.CancelledError:  # the run is stopping: so does the experiment
             _cancel(ref)

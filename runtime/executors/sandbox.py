@@ -304,16 +304,23 @@ class Sandbox:
     async def _wait(
         self, proc: asyncio.subprocess.Process, timeout: float, running: _Running
     ) -> bool:
-        """Wait for the command; at the timeout, end it. True if it timed out."""
+        """Wait for the command; at the timeout, end it. True if it timed out.
+
+        `asyncio.timeout`, not `wait_for`: Ctrl-C reaches the command's process group as well as
+        the engine, so the command often ends in the very step the engine's task is cancelled,
+        and Python 3.11's `wait_for` then returns the result and drops the cancel — the run went
+        on as if Ctrl-C had not been pressed."""
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await proc.wait()
             return False
         except TimeoutError:
             pass
         # Closing the lifeline tells the first process to kill everything and report.
         self._close_lifeline(running)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), self.kill_grace)
+            async with asyncio.timeout(self.kill_grace):
+                await proc.wait()
         if proc.returncode is None:
             self._kill(proc, running)
             await proc.wait()
@@ -343,7 +350,8 @@ class Sandbox:
     async def _drained(self, drain: asyncio.Future[None], copy: CappedCopy) -> None:
         """The output copied to the end, or, if a stray writer keeps the pipe open, cut off."""
         try:
-            await asyncio.wait_for(asyncio.shield(drain), self.kill_grace)
+            async with asyncio.timeout(self.kill_grace):
+                await asyncio.shield(drain)
         except TimeoutError:
             copy.stop()
             await drain

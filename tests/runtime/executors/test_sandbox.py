@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -151,6 +151,36 @@ def test_a_cancelled_experiment_does_not_outlive_the_run(
     asyncio.run(asyncio.wait_for(start_then_cancel(), 30))
     assert survivors(marker) == []
     assert not (s.workdir / "tree").exists()
+
+
+def test_a_cancel_in_the_step_the_command_ends_still_cancels() -> None:
+    """Ctrl-C reaches the command's process group and the engine at once, so the command can end
+    in the very step the engine's task is cancelled; the cancel must not be lost (it was, with
+    Python 3.11's `wait_for`, and the run went on). The command is a future resolved in the same
+    callback as the cancel: a real process cannot be made to end in a chosen loop step."""
+
+    async def race() -> None:
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[int] = loop.create_future()
+
+        class Command:
+            returncode = None
+
+            async def wait(self) -> int:
+                return await ended
+
+        task = asyncio.ensure_future(Sandbox()._wait(cast(Any, Command()), 60, cast(Any, None)))
+        await asyncio.sleep(0)  # the sandbox is waiting on the command
+
+        def end_and_cancel() -> None:
+            ended.set_result(-signal.SIGINT)
+            task.cancel()
+
+        loop.call_soon(end_and_cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(race())
 
 
 def test_a_hundred_children_are_all_gone_after_the_command_exits(
