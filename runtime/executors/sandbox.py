@@ -306,10 +306,9 @@ class Sandbox:
     ) -> bool:
         """Wait for the command; at the timeout, end it. True if it timed out.
 
-        `asyncio.timeout`, not `wait_for`: Ctrl-C reaches the command's process group as well as
-        the engine, so the command often ends in the very step the engine's task is cancelled,
-        and Python 3.11's `wait_for` then returns the result and drops the cancel — the run went
-        on as if Ctrl-C had not been pressed."""
+        `asyncio.timeout`, not `wait_for`: when the command ends in the very step the task is
+        cancelled (Ctrl-C, the run stopping), Python 3.11's `wait_for` returns the result and
+        drops the cancel, and the run would go on as if it had not been asked to stop."""
         try:
             async with asyncio.timeout(timeout):
                 await proc.wait()

@@ -11,8 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from orgloop.runtime.core.git import Git
+
 from _edges import ENV, assert_sound, end, hold, orgloop, wait_held
-from _orgs import small_org
+from _orgs import set_frontmatter, small_org
 
 
 def test_a_second_engine_is_refused_with_the_holders_pid_and_host(tmp_path: Path) -> None:
@@ -109,10 +111,20 @@ def test_run_while_a_run_works_is_refused_for_that_run_only(tmp_path: Path) -> N
 
 def test_ctrl_c_exits_130_with_the_resume_command_and_lets_go_of_the_run(tmp_path: Path) -> None:
     root = small_org(tmp_path / "org", experiments=1, baseline_runs=1)
+    # The first session's experiments wait first: a whole run takes about two seconds, and on a
+    # busy machine the test could send Ctrl-C only after it had finished. The resume does not.
+    set_frontmatter(
+        root / "ORG.md",
+        experiment={
+            "command": "sleep ${ORGLOOP_TEST_WAIT:-0}; python train.py",
+            "env": ["TINYLM_BUDGET", "ORGLOOP_TEST_WAIT"],
+        },
+    )
+    Git(root).commit_all("the first session waits")
     proc = subprocess.Popen(
         ["orgloop", "run", str(root), "--json"],
         cwd=tmp_path,
-        env=ENV,
+        env={**ENV, "ORGLOOP_TEST_WAIT": "30"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -154,10 +154,10 @@ def test_a_cancelled_experiment_does_not_outlive_the_run(
 
 
 def test_a_cancel_in_the_step_the_command_ends_still_cancels() -> None:
-    """Ctrl-C reaches the command's process group and the engine at once, so the command can end
-    in the very step the engine's task is cancelled; the cancel must not be lost (it was, with
-    Python 3.11's `wait_for`, and the run went on). The command is a future resolved in the same
-    callback as the cancel: a real process cannot be made to end in a chosen loop step."""
+    """A command that ends in the very step its task is cancelled (Ctrl-C, the run stopping)
+    must not lose the cancel (Python 3.11's `wait_for` drops it, and the run would go on). The
+    command is a future resolved in the same callback as the cancel: a real process cannot be
+    made to end in a chosen loop step."""
 
     async def race() -> None:
         loop = asyncio.get_running_loop()
