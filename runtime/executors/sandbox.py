@@ -307,8 +307,9 @@ class Sandbox:
         """Wait for the command; at the timeout, end it. True if it timed out.
 
         `asyncio.timeout`, not `wait_for`: when the command ends in the very step the task is
-        cancelled (Ctrl-C, the run stopping), Python 3.11's `wait_for` returns the result and
-        drops the cancel, and the run would go on as if it had not been asked to stop."""
+        cancelled (the run stopping, on Ctrl-C or a stop), Python 3.11's `wait_for` returns the
+        result and drops the cancel: the experiment would be carried on with as if never
+        cancelled."""
         try:
             async with asyncio.timeout(timeout):
                 await proc.wait()

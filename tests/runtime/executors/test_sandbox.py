@@ -155,9 +155,9 @@ def test_a_cancelled_experiment_does_not_outlive_the_run(
 
 def test_a_cancel_in_the_step_the_command_ends_still_cancels() -> None:
     """A command that ends in the very step its task is cancelled (Ctrl-C, the run stopping)
-    must not lose the cancel (Python 3.11's `wait_for` drops it, and the run would go on). The
-    command is a future resolved in the same callback as the cancel: a real process cannot be
-    made to end in a chosen loop step."""
+    must not lose the cancel (Python 3.11's `wait_for` drops it). The command is a future
+    resolved in the same callback as the cancel: a real process cannot be made to end in a
+    chosen loop step."""
 
     async def race() -> None:
         loop = asyncio.get_running_loop()
