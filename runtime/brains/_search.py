@@ -191,12 +191,11 @@ def trials(state: RunState, target: str, read: Callable[[str, str], str | None])
         if d.get("baseline"):
             if not baselines:
                 at = len(out)
-                out.append(trial)  # holds the baseline's place; `_one` replaces it below
             baselines.append(trial)
         else:
             out.append(trial)
     if baselines:
-        out[at] = _one(baselines)
+        out.insert(at, _one(baselines))
     return out
 
 
