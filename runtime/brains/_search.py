@@ -3,16 +3,19 @@
 not match the editable file (`space.effective_space`).
 
 Each turn rebuilds an Optuna study from the run's state, in experiment order: every candidate
-with an outcome is a finished trial (its parameters read from the file it ran, its value the
-metric; a crash is a failed trial), the baseline runs are one (their mean), and every candidate
-sent and not back yet is a running one, which TPE's constant liar steers away from.
+the org had decided when the turn's message was sent is a finished trial (its parameters read
+from the file it ran, its value the metric; a crash is a failed trial), the baseline runs are one
+(their mean), and every other candidate is a running one, which TPE's constant liar steers away
+from. An outcome that came back while the org was busy elsewhere waits for its decision, so the
+proposals do not depend on how fast the machine is (`trials`).
 `multivariate: true` models the knobs jointly (Optuna's multivariate TPE) rather than one by one. A
 trial that ran a value outside the space (it was narrowed since) still counts with every knob: the
 study models the space grown to hold what was measured, and each proposal is moved back inside the
 space. The sampler is seeded from the turn's seed.
 Nothing is kept between turns, so the same state gives the same proposals: a resumed run proposes
-what the first session would have. A proposal sets every knob of the space at once (a joint
-change), each constant edited where it stands in the incumbent's file.
+what the first session would have, and one seed gives one run on a fast machine or a busy one. A
+proposal sets every knob of the space at once (a joint change), each constant edited where it
+stands in the incumbent's file.
 
 The same policy serves two places: an engineer that receives a `direction` sends one experiment
 per message; a searcher that receives the `result`s itself (a classic HPO loop, `orgloop batch
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...org import task_constants
-from ..core.state import OK, RunState
+from ..core.state import OK, ExperimentRecord, Message, RunState
 from .base import TurnContext
 from .space import effective_space
 
@@ -157,10 +160,22 @@ def _inside(dist: BaseDistribution, value: Any) -> bool:
     return bool(low <= value <= high)
 
 
-def trials(state: RunState, target: str, read: Callable[[str, str], str | None]) -> list[Trial]:
+def trials(
+    state: RunState,
+    target: str,
+    read: Callable[[str, str], str | None],
+    upto: Message | None = None,
+) -> list[Trial]:
     """Every experiment of the run as a trial, in the order they were sent: the knob values of
     the `target` file it ran (from its message, or read at its base commit for a baseline) and
     its metric. Confirmation reruns repeat a trial already there and are left out.
+
+    With `upto` (the message the turn handles), an outcome counts only if the org knew it when
+    that message was sent, and is a running trial otherwise: a candidate once it was decided (or
+    one sent after it was), a baseline run once it finished, the experiment `upto` reports on.
+    The engineer proposes while the last experiment runs, and whether that one is back when the
+    turn starts depends on how busy the machine is; decisions come in the org's own order, so
+    one seed gives the same proposals on a fast machine and a slow one.
 
     The baseline runs are one trial, scored by their mean once they are all back: they repeat one
     configuration on several seeds to measure the noise, and as separate trials they would count
@@ -170,6 +185,7 @@ def trials(state: RunState, target: str, read: Callable[[str, str], str | None])
     baselines: list[Trial] = []
     at = 0  # where the baseline trial stands in `out`
     started = {e.message: e for e in state.experiments.values()}
+    known = _known(state, started, upto)
     for mid, msg in state.messages.items():
         d = msg.data
         if msg.kind != "experiment" or d.get("confirm"):
@@ -183,7 +199,7 @@ def trials(state: RunState, target: str, read: Callable[[str, str], str | None])
         if text is None:
             continue
         params = _values(text)
-        if exp is None or not exp.finished:
+        if exp is None or not exp.finished or not known(exp):
             trial = Trial(params, None, running=True)
         else:
             ok = exp.status == OK and exp.metric is not None and math.isfinite(exp.metric)
@@ -197,6 +213,28 @@ def trials(state: RunState, target: str, read: Callable[[str, str], str | None])
     if baselines:
         out.insert(at, _one(baselines))
     return out
+
+
+def _known(
+    state: RunState, started: Mapping[str, ExperimentRecord], upto: Message | None
+) -> Callable[[ExperimentRecord], bool]:
+    """Whether an experiment's outcome was known when `upto` was sent (see `trials`)."""
+    if upto is None:
+        return lambda e: e.finished
+    horizon, named = upto.seq, upto.data.get("experiment") if upto.kind == "result" else None
+    order = {mid: i for i, mid in enumerate(state.messages)}
+    decided = [order[e.message] for e in started.values() if 0 <= e.decided_seq < horizon]
+    last = max(decided, default=-1)  # an undecided one sent before it was passed over
+
+    def known(e: ExperimentRecord) -> bool:
+        if e.id == named:
+            return True
+        if 0 <= e.decided_seq < horizon:
+            return True
+        back = 0 <= e.finished_seq < horizon
+        return back and (e.baseline or order.get(e.message, last + 1) < last)
+
+    return known
 
 
 def _one(runs: list[Trial]) -> Trial:
@@ -343,7 +381,7 @@ def search(ctx: TurnContext, kind: str) -> None:
         if ctx.role.receivers("question"):
             ctx.call("send", kind="question", body=f"Cannot act on this: {why}")
         return
-    past = trials(ctx.state, target, ctx.file_at)
+    past = trials(ctx.state, target, ctx.file_at, msg)
     sampler = Sampler(
         kind,
         space,

@@ -32,6 +32,8 @@ class Message:
     data: dict[str, Any]
     turn: str | None
     """The turn that produced it; None for messages from the human or the runtime."""
+    seq: int = -1
+    """The seq of its `message_sent`: what the run had logged before it was sent is below."""
 
 
 @dataclass
@@ -64,6 +66,10 @@ class ExperimentRecord:
     """When its slot was taken (engine clock): its `experiment_started`."""
     held: float = 0.0
     """Seconds its slot was held, from `experiment_started` to `experiment_finished`."""
+    finished_seq: int = -1
+    """The seq of its `experiment_finished`; -1 while it runs."""
+    decided_seq: int = -1
+    """The seq of its `decision`; -1 while undecided."""
 
     @property
     def finished(self) -> bool:
@@ -272,6 +278,7 @@ class RunState:
             d.get("body", ""),
             d.get("data", {}),
             d.get("turn"),
+            ev.seq,
         )
         self.messages[msg.id] = msg
         if msg.turn is None:
@@ -382,6 +389,7 @@ class RunState:
         e.memory_gb = d.get("memory_gb", 0.0)
         e.info = d
         e.held = max(0.0, ev.t - e.started_at)
+        e.finished_seq = ev.seq
         self.slot_seconds += e.held
         self.last_slot_at = max(self.last_slot_at or ev.t, ev.t)
         self.gpu_seconds += e.seconds * max(1, len(d.get("gpus", []) or []))
@@ -393,6 +401,7 @@ class RunState:
     def _on_decision(self, d: dict[str, Any], ev: Event) -> None:
         e = self.experiments[d["experiment"]]
         e.decision = d["verdict"]
+        e.decided_seq = ev.seq
         e.reason = d.get("reason", "")
         if d["verdict"] == "keep":
             e.branch_commit = d["commit"]
