@@ -205,6 +205,22 @@ def test_a_resumed_run_proposes_what_the_uninterrupted_one_did(tmp_path: Path, c
     assert [e.description for e in state.candidates()] == proposed
 
 
+def test_an_outcome_counts_from_its_decision_on(tmp_path: Path) -> None:
+    """Read as of a direction: what was decided before it was sent is finished, what was
+    decided after it (though back long ago, as here, where experiments take no time) runs."""
+    root = small_org(tmp_path / "org", experiments=6, baseline_runs=2)
+    engine = Engine.start(root, brain=OfflineBrain(), executor=InstantExecutor(toy_score))
+    asyncio.run(engine.run())
+    ws, state = engine.workspace, engine.state
+    ran = state.candidates()
+    directions = [m for m in state.messages.values() if m.kind == "direction"]
+    upto = next(m for m in directions if ran[2].decided_seq < m.seq < ran[3].decided_seq)
+    got = trials(state, "train.py", ws.read, upto)[1:]  # the baseline runs' trial first
+    assert [t.running for t in got[:4]] == [False, False, False, True]
+    assert got[2].value == ran[2].metric and all(e.finished_seq < upto.seq for e in ran[:4])
+    assert [t.running for t in trials(state, "train.py", ws.read)[1:]] == [False] * 6
+
+
 @pytest.mark.parametrize("seconds", [0.0, 0.2])
 def test_the_proposals_do_not_depend_on_how_long_experiments_take(
     tmp_path: Path, seconds: float
