@@ -227,9 +227,7 @@ def _known(
     last = max(decided, default=-1)  # an undecided one sent before it was passed over
 
     def known(e: ExperimentRecord) -> bool:
-        if e.id == named:
-            return True
-        if 0 <= e.decided_seq < horizon:
+        if e.id == named or 0 <= e.decided_seq < horizon:
             return True
         back = 0 <= e.finished_seq < horizon
         return back and (e.baseline or order.get(e.message, last + 1) < last)
