@@ -58,6 +58,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _seed(text: str) -> int:
+    """A run seed: a whole number from 0 (it picks the run's ORGLOOP_SEEDs, which start there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. --seed 3") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0; seeds start at 0, e.g. --seed 3")
+    return value
+
+
 def _add_org_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "org",
@@ -289,7 +300,12 @@ def _add_run(sub: Subparsers) -> None:
         metavar="ORG",
         help="org folder; default: the built-in tinylm org in a fresh folder",
     )
-    p.add_argument("--seed", type=int, default=None, help="seed for the offline policies")
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        help="the run's seed: the offline policies' draws and the experiments' ORGLOOP_SEEDs",
+    )
     p.add_argument(
         "--tag",
         default=None,

@@ -75,7 +75,8 @@ class RunSummary:
     """The confirmed figure when the run confirmed its best (`core/confirm.py`), else the
     search's."""
     gap_closed_search: float | None = None
-    """The share of the gap the best closed as the search measured it (seed 0, picked as best)."""
+    """The share of the gap the best closed as the search measured it (on the candidates' seed,
+    picked as best)."""
     confirmation: Confirmation | None = None
     experiments_to_best: int = 0
     """Candidate experiments started up to and including the best one (0: nothing was kept)."""

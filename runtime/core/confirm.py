@@ -4,7 +4,8 @@ and the win is stated as it replicates (paired by seed), as pure functions of th
 A keep beat the incumbent by more than the noise of a few baseline runs; a run that keeps many
 changes picks the luckiest of many draws, so its best is biased. `requests` asks for
 `experiment.confirm` reruns of each (the best as kept, the baseline as the run started), seed by
-seed, on seeds no experiment of the run used (baseline run i used ORGLOOP_SEED=i, candidates 0).
+seed, on seeds no experiment of the run used (baseline run i used ORGLOOP_SEED=first_seed+i, the
+candidates first_seed: `RunState.first_seed`).
 `confirmation` reads them back: per seed the gain of the best over the baseline, its mean and
 standard error, and whether the win replicates — the mean gain is above zero by more than one
 standard error. The headline "gap closed" is then the confirmed gain over the gap from the
@@ -123,7 +124,8 @@ def requests(org: Org, state: RunState) -> list[tuple[str, dict[str, Any]]]:
         return []
     if any(m.data.get("confirm") for m in state.messages.values()):
         return []
-    first = org.program.experiment.baseline_runs  # seeds 0..runs-1 measured the noise
+    # the baselines measured the noise on first_seed .. first_seed + runs - 1
+    first = state.first_seed + org.program.experiment.baseline_runs
     base = str(state.config.get("base", ""))
     out: list[tuple[str, dict[str, Any]]] = []
     for seed in range(first, first + n):

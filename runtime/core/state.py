@@ -201,6 +201,13 @@ class RunState:
         ]
 
     @property
+    def first_seed(self) -> int:
+        """The ORGLOOP_SEED of every candidate and of the first baseline run; baseline run i
+        runs on first_seed + i, the confirmation reruns on the seeds after the baselines'. A run
+        logged before the engine recorded it began at 0."""
+        return int(self.config.get("first_seed", 0) or 0)
+
+    @property
     def noise(self) -> float | None:
         """Standard deviation of the baseline runs; None until two of them finished."""
         b = self.baselines

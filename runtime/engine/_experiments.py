@@ -6,8 +6,9 @@ never numbers an experiment twice; an experiment the engine died during runs aga
 the engine dies during that run too, the next resume records it as a crash instead of running it
 a third time (an experiment that kills orgloop would otherwise end every resume the same way).
 
-Baseline run i runs with ORGLOOP_SEED=i, every candidate with 0: the spread of the baselines is
-then the seed noise a candidate must beat.
+Baseline run i runs with ORGLOOP_SEED=first_seed+i, every candidate with first_seed: the spread of
+the baselines is then the seed noise a candidate must beat. first_seed is 1000 times the run's
+seed (`SEED_STRIDE`), so two seeds of one org draw their noise apart, as two replicates should.
 A confirmation rerun runs with the fresh seed its message names (`core/confirm.py`).
 """
 
@@ -34,6 +35,10 @@ def experiment_id(state: RunState, msg: Message) -> str:
     return f"e{len(state.experiments) + 1}"
 
 
+SEED_STRIDE = 1000
+"""ORGLOOP_SEEDs a run's seed owns (run seed s: s*1000 on), so the runs of a batch never share a
+noise draw while baseline_runs + confirm stays under it."""
+
 RERUNS = 1
 """How many times a resume runs again an experiment the engine died during."""
 
@@ -55,9 +60,9 @@ def seed_for(state: RunState, msg: Message) -> int:
     if isinstance(msg.data.get("seed"), int):  # a confirmation rerun names its fresh seed
         return int(msg.data["seed"])
     if not msg.data.get("baseline"):
-        return 0
+        return state.first_seed
     runs = [m for m in state.messages.values() if m.data.get("baseline")]
-    return next((i for i, m in enumerate(runs) if m.id == msg.id), 0)
+    return state.first_seed + next((i for i, m in enumerate(runs) if m.id == msg.id), 0)
 
 
 def experiment_spec(
@@ -137,6 +142,7 @@ def evidence(result: ExperimentResult) -> str:
 
 
 __all__ = [
+    "SEED_STRIDE",
     "abandoned",
     "evidence",
     "experiment_id",

@@ -37,7 +37,14 @@ from ..executors._choose import ExecutorChoice, make_executor
 from ..executors.base import Executor, ExperimentResult
 from ..meta.desk import MetaDesk
 from ._control import ControlReader
-from ._experiments import abandoned, experiment_id, experiment_spec, result_message, seed_for
+from ._experiments import (
+    SEED_STRIDE,
+    abandoned,
+    experiment_id,
+    experiment_spec,
+    result_message,
+    seed_for,
+)
 from ._setup import RUNS, Opened, open_new, releasing, reopen, snapshot_org
 
 _LEDGER_EVENTS = frozenset({"experiment_started", "experiment_finished", "decision", "org_edited"})
@@ -122,6 +129,7 @@ class Engine:
         with releasing(opened):
             engine = cls(opened, brain=brain, executor=executor, clock=clock)
             p = engine.org.program
+            run_seed = p.seed if seed is None else seed
             engine.emit(
                 "run_started",
                 {
@@ -130,7 +138,8 @@ class Engine:
                     "org_name": p.name,
                     "branch": opened.branch,
                     "base": opened.base,
-                    "seed": p.seed if seed is None else seed,
+                    "seed": run_seed,
+                    "first_seed": SEED_STRIDE * run_seed,
                     "brain": brain.name,
                     "slots": engine.executor.slots,
                     "clock": engine.workspace.clock,

@@ -41,7 +41,8 @@ class ExperimentSpec:
     env: tuple[str, ...] = ()
     network: bool = False
     seed: int = 0
-    """ORGLOOP_SEED for the experiment: baseline run i gets i, so their spread is the noise."""
+    """ORGLOOP_SEED for the experiment: baseline run i gets the run's first seed + i, so their
+    spread is the noise."""
     max_output: int | None = 50 << 20
     """stdout and stderr beyond this many bytes are cut in the log (`experiment.max_output`)."""
     measured_by: str | None = None

@@ -87,6 +87,14 @@ def test_bad_brain_flags_are_input_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "orgloop-tinylm").exists()  # refused before any folder is made
 
 
+@pytest.mark.parametrize(("seed", "says"), [("-1", "-1 is below 0"), ("x", "'x' is not a whole")])
+def test_a_bad_seed_is_an_input_error(tmp_path: Path, seed: str, says: str) -> None:
+    done = orgloop("run", "--seed", seed, cwd=tmp_path)
+    assert done.returncode == 2 and f"argument --seed: {says}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "orgloop-tinylm").exists()
+
+
 def test_a_run_whose_baseline_never_measures_stops_with_the_reason(tmp_path: Path) -> None:
     root = small_org(tmp_path / "org", experiments=5, baseline_runs=2)
     (root / "train.py").write_text('raise SystemExit("train.py is broken on purpose")\n')

@@ -24,6 +24,7 @@ from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core import rules
 from orgloop.runtime.core.events import read_events
 from orgloop.runtime.core.git import Git
+from orgloop.runtime.core.state import ExperimentRecord
 from orgloop.runtime.core.tools import ToolResult
 from orgloop.runtime.engine import Engine
 from orgloop.runtime.scaffold import init_org
@@ -170,7 +171,7 @@ def test_faulty_experiments_end_with_clear_statuses_and_the_run_goes_on(tmp_path
 NOISY = """
 import os
 BONUS = 0.0
-n = int(os.environ["ORGLOOP_SEED"])  # baseline run i gets i; every candidate 0
+n = int(os.environ["ORGLOOP_SEED"])  # run seed 0: baseline run i gets i; every candidate 0
 print("---")
 print(f"val_bpb: {1.0 + 0.01 * n - BONUS:.4f}")
 """
@@ -202,6 +203,39 @@ def test_noise_from_the_baselines_reaches_the_reviewer_and_sets_the_keep_margin(
     assert "noise margin 0.020000" in script.keeps["e4"].content
     assert script.keeps["e5"].ok
     assert [r[3] for r in results(engine)] == ["baseline"] * 3 + ["discard", "keep"]
+
+
+SEEDED = """
+import os
+BONUS = 0.0
+n = int(os.environ["ORGLOOP_SEED"])
+print("---")
+print(f"val_bpb: {1.0 + 0.01 * (n % 1000) - BONUS:.4f}")
+print(f"seed_used: {n}")
+"""
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_each_run_seed_draws_its_own_noise(tmp_path: Path, seed: int) -> None:
+    """Run seed s runs its baselines on ORGLOOP_SEED 1000s, 1000s+1, ..., its candidates on
+    1000s and its confirmation reruns on the seeds after the baselines': two seeds of one org
+    are independent replicates, and seed 0 keeps the seeds a single run always had."""
+    org = make_org(tmp_path / "org", SEEDED, baseline_runs=2, confirm=2)
+    script = Script({"big": SEEDED.replace("BONUS = 0.0", "BONUS = 0.5")})
+    engine = Engine.start(org, brain=script, seed=seed)
+    state = asyncio.run(engine.run())
+
+    def used(e: ExperimentRecord) -> int:
+        return int(e.info["log_tail"].split("seed_used: ")[1].split()[0])
+
+    first = 1000 * seed
+    assert state.first_seed == first
+    base = [used(e) for e in state.experiments.values() if e.baseline]
+    candidates = [used(e) for e in state.candidates()]
+    confirm = sorted(used(e) for e in state.experiments.values() if e.confirm)
+    assert base == [first, first + 1] and candidates == [first]
+    assert confirm == [first + 2, first + 2, first + 3, first + 3]  # the best and the baseline
+    assert script.keeps["e3"].ok and state.noise == pytest.approx(0.01 / 2**0.5, abs=1e-4)
 
 
 @pytest.mark.slow
