@@ -20,12 +20,14 @@ from .report import RunSummary
 
 
 def best_so_far(s: RunSummary) -> list[float]:
-    """The incumbent's metric after each candidate, in the order the candidates started."""
+    """The best kept metric after each candidate, in the order the candidates started (a keep
+    decided before an earlier candidate's can be the worse of the two)."""
     current = s.baseline
     out: list[float] = []
     for e in s.state.candidates():
         if e.decision == "keep" and e.metric is not None:
-            current = e.metric
+            better = current is None or s.metric.gain(e.metric, current) > 0
+            current = e.metric if better else current
         if current is not None:
             out.append(current)
     return out

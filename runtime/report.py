@@ -96,7 +96,11 @@ class RunSummary:
 
     @property
     def kept(self) -> list[ExperimentRecord]:
-        return [e for e in self.state.candidates() if e.decision == "keep"]
+        """The kept candidates in the order they were kept, each beating the one before it. That
+        is not always their id order: with experiments in flight, a later one can be decided
+        first."""
+        keeps = [e for e in self.state.candidates() if e.decision == "keep"]
+        return sorted(keeps, key=lambda e: e.decided_seq)
 
 
 @dataclass(frozen=True)
@@ -588,8 +592,9 @@ def _best_line(s: RunSummary, ax: Any, x_of: dict[str, int], last: int) -> None:
         return
     first = min((x_of[e.id] for e in s.state.candidates()), default=last)
     xs, ys = [float(first) - 0.5], [s.baseline]
-    for e in s.kept:
-        if e.metric is not None:
+    # by experiment, the best kept so far (a keep decided before an earlier one can be worse)
+    for e in sorted(s.kept, key=lambda e: x_of[e.id]):
+        if e.metric is not None and s.metric.gain(e.metric, ys[-1]) > 0:
             xs.append(x_of[e.id])
             ys.append(e.metric)
     xs.append(last + 0.5)

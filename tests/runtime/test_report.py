@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from orgloop.runtime._batch_plot import best_so_far
 from orgloop.runtime.brains.offline import OfflineBrain
 from orgloop.runtime.core.git import Git
 from orgloop.runtime.engine import Engine
@@ -229,3 +230,23 @@ def test_the_best_commit_is_the_keep_not_a_later_org_edit(tmp_path: Path) -> Non
     assert result.summary.state.incumbent == "c5"  # the branch head is the edit...
     text = (tmp_path / "report.md").read_text()
     assert "(e2) at commit `c3keep` on branch `b`" in text  # ...the best is the keep
+
+
+def test_kept_changes_are_listed_in_the_order_they_were_kept(tmp_path: Path) -> None:
+    """e3 and e4 both ran from e2's code; e4 came back and was kept first, then e3 beat it. Each
+    keep's delta is over the incumbent it beat, not over the keep with the id before it."""
+    write_log(tmp_path, [
+        started("minimize", 0.5), *measured("e1", 2.0, True), *measured("e2", 1.8),
+        ("decision", {"experiment": "e2", "verdict": "keep", "commit": "c2"}),
+        *measured("e3", 1.2), *measured("e4", 1.5),
+        ("decision", {"experiment": "e4", "verdict": "keep", "commit": "c4"}),
+        ("decision", {"experiment": "e3", "verdict": "keep", "commit": "c3"}),
+    ])  # fmt: skip
+    result = write_report(tmp_path)
+    assert [e.id for e in result.summary.kept] == ["e2", "e4", "e3"]
+    assert best_so_far(result.summary) == [1.8, 1.2, 1.2]  # batch.png's curve: e4 is no step up
+    text = (tmp_path / "report.md").read_text()
+    kept = text.split("## Kept changes, in order")[1].split("\n## ")[0]
+    rows = [r.split(" | ") for r in kept.splitlines() if re.match(r"\| e\d", r)]
+    assert [(r[0], r[3]) for r in rows] == [("| e2", "0.200000"), ("| e4", "0.300000"),
+                                            ("| e3", "0.300000")]  # fmt: skip
