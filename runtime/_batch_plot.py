@@ -23,11 +23,10 @@ def best_so_far(s: RunSummary) -> list[float]:
     """The best kept metric after each candidate, in the order the candidates started (a keep
     decided before an earlier candidate's can be the worse of the two)."""
     current = s.baseline
+    steps = {e.id: e.metric for e in s.records}
     out: list[float] = []
     for e in s.state.candidates():
-        if e.decision == "keep" and e.metric is not None:
-            better = current is None or s.metric.gain(e.metric, current) > 0
-            current = e.metric if better else current
+        current = steps.get(e.id, current)
         if current is not None:
             out.append(current)
     return out

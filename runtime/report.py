@@ -102,6 +102,20 @@ class RunSummary:
         keeps = [e for e in self.state.candidates() if e.decision == "keep"]
         return sorted(keeps, key=lambda e: e.decided_seq)
 
+    @property
+    def records(self) -> list[ExperimentRecord]:
+        """The keeps that beat every keep of an earlier experiment, in experiment order: the steps
+        of a best-so-far line (a keep decided before an earlier one's can be the worse)."""
+        out: list[ExperimentRecord] = []
+        best = self.baseline
+        for e in self.state.candidates():
+            if e.decision != "keep" or e.metric is None:
+                continue
+            if best is None or self.metric.gain(e.metric, best) > 0:
+                out.append(e)
+                best = e.metric
+        return out
+
 
 @dataclass(frozen=True)
 class ReportResult:
@@ -592,11 +606,9 @@ def _best_line(s: RunSummary, ax: Any, x_of: dict[str, int], last: int) -> None:
         return
     first = min((x_of[e.id] for e in s.state.candidates()), default=last)
     xs, ys = [float(first) - 0.5], [s.baseline]
-    # by experiment, the best kept so far (a keep decided before an earlier one can be worse)
-    for e in sorted(s.kept, key=lambda e: x_of[e.id]):
-        if e.metric is not None and s.metric.gain(e.metric, ys[-1]) > 0:
-            xs.append(x_of[e.id])
-            ys.append(e.metric)
+    for e in s.records:
+        xs.append(x_of[e.id])
+        ys.append(e.metric or 0.0)
     xs.append(last + 0.5)
     ys.append(ys[-1])
     ax.step(xs, ys, where="post", c="tab:green", lw=1.5, alpha=0.8, label="best so far")

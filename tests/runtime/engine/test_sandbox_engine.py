@@ -174,6 +174,7 @@ BONUS = 0.0
 n = int(os.environ["ORGLOOP_SEED"])  # run seed 0: baseline run i gets i; every candidate 0
 print("---")
 print(f"val_bpb: {1.0 + 0.01 * n - BONUS:.4f}")
+print(f"seed_used: {n}")
 """
 
 
@@ -205,23 +206,13 @@ def test_noise_from_the_baselines_reaches_the_reviewer_and_sets_the_keep_margin(
     assert [r[3] for r in results(engine)] == ["baseline"] * 3 + ["discard", "keep"]
 
 
-SEEDED = """
-import os
-BONUS = 0.0
-n = int(os.environ["ORGLOOP_SEED"])
-print("---")
-print(f"val_bpb: {1.0 + 0.01 * (n % 1000) - BONUS:.4f}")
-print(f"seed_used: {n}")
-"""
-
-
 @pytest.mark.parametrize("seed", [0, 2])
 def test_each_run_seed_draws_its_own_noise(tmp_path: Path, seed: int) -> None:
     """Run seed s runs its baselines on ORGLOOP_SEED 1000s, 1000s+1, ..., its candidates on
     1000s and its confirmation reruns on the seeds after the baselines': two seeds of one org
     are independent replicates, and seed 0 keeps the seeds a single run always had."""
-    org = make_org(tmp_path / "org", SEEDED, baseline_runs=2, confirm=2)
-    script = Script({"big": SEEDED.replace("BONUS = 0.0", "BONUS = 0.5")})
+    org = make_org(tmp_path / "org", NOISY, baseline_runs=2, confirm=2)
+    script = Script({"big": NOISY.replace("BONUS = 0.0", "BONUS = 0.5")})
     engine = Engine.start(org, brain=script, seed=seed)
     state = asyncio.run(engine.run())
 
